@@ -1,0 +1,75 @@
+// Image decoding to RGB in pure JavaScript (runs in Node and workerd).
+// Alpha is dropped, exactly as PIL's convert("RGB") does in HF's preprocessing.
+import { decode as decodePng } from 'fast-png';
+import jpeg from 'jpeg-js';
+import type { RgbImage } from './image.js';
+
+export class ImageDecodeError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'unsupported_media_type' | 'undecodable' | 'too_large',
+  ) {
+    super(message);
+  }
+}
+
+export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'unknown';
+
+export function sniffFormat(bytes: Uint8Array): ImageFormat {
+  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'png';
+  if (bytes.length > 12 && String.fromCharCode(...bytes.subarray(0, 4)) === 'RIFF' && String.fromCharCode(...bytes.subarray(8, 12)) === 'WEBP') return 'webp';
+  if (bytes[0] === 0x47 && bytes[1] === 0x49 && bytes[2] === 0x46) return 'gif';
+  return 'unknown';
+}
+
+export interface DecodeLimits {
+  /** Refuse images with more pixels than this (decompression bombs). */
+  maxPixels: number;
+}
+
+export const DEFAULT_LIMITS: DecodeLimits = { maxPixels: 50_000_000 };
+
+function toRgb(width: number, height: number, channels: number, data: ArrayLike<number>, maxValue: number): RgbImage {
+  const out = new Uint8Array(width * height * 3);
+  const n = width * height;
+  const scale = 255 / maxValue;
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < 3; c++) {
+      const src = channels < 3 ? i * channels : i * channels + c; // grey (+alpha) replicates
+      out[i * 3 + c] = Math.round(data[src]! * scale);
+    }
+  }
+  return { width, height, data: out };
+}
+
+export function decodeImage(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_LIMITS): RgbImage {
+  const format = sniffFormat(bytes);
+  try {
+    if (format === 'jpeg') {
+      const maxMemoryUsageInMB = Math.ceil((limits.maxPixels * 4) / 2 ** 20) + 64;
+      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxResolutionInMP: limits.maxPixels / 1e6, maxMemoryUsageInMB });
+      return { width: img.width, height: img.height, data: img.data };
+    }
+    if (format === 'png') {
+      const img = decodePng(bytes);
+      if (img.width * img.height > limits.maxPixels) throw new ImageDecodeError(`image has ${img.width * img.height} pixels, over the limit of ${limits.maxPixels}`, 'too_large');
+      if (img.palette) {
+        const idx = img.data;
+        const rgb = new Uint8Array(img.width * img.height * 3);
+        for (let i = 0; i < img.width * img.height; i++) {
+          const entry = img.palette[idx[i]!] ?? [0, 0, 0];
+          rgb.set([entry[0]!, entry[1]!, entry[2]!], i * 3);
+        }
+        return { width: img.width, height: img.height, data: rgb };
+      }
+      return toRgb(img.width, img.height, img.channels, img.data, img.depth === 16 ? 65535 : 255);
+    }
+  } catch (e) {
+    if (e instanceof ImageDecodeError) throw e;
+    const msg = (e as Error).message ?? String(e);
+    if (/maxResolutionInMP|maxMemoryUsage/i.test(msg)) throw new ImageDecodeError(`image is over the pixel limit of ${limits.maxPixels}`, 'too_large');
+    throw new ImageDecodeError(`cannot decode ${format} image: ${msg}`, 'undecodable');
+  }
+  throw new ImageDecodeError(format === 'unknown' ? 'not a JPEG or PNG image' : `${format} images are not supported (JPEG and PNG are)`, 'unsupported_media_type');
+}

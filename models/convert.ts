@@ -1,0 +1,99 @@
+// `nameonly convert`: HF CLIP checkpoint folder -> model folder with the ONNX graphs,
+// tokenizer files and model.json. Written to a temporary folder and renamed into place.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { estimateWorkerHeap, MODEL_FORMAT, MODEL_SCHEMA_VERSION, WORKER_MEMORY_LIMIT, type ModelInfo } from '../core/model-info.js';
+import { bundledVocabulary } from './bundled-vocab.js';
+import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
+import { buildImageEncoder, buildTextEncoder } from './clip-graphs.js';
+
+export const FILES = {
+  imageEncoder: 'image_encoder.onnx',
+  imageEncoderQuantized: 'image_encoder_uint8.onnx',
+  textEncoder: 'text_encoder.onnx',
+} as const;
+
+export interface ConvertResult {
+  outDir: string;
+  info: ModelInfo;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function parameterCount(ck: Checkpoint): number {
+  let n = 0;
+  for (const t of ck.weights.values()) n += t.data.length;
+  return n;
+}
+
+export function convertCheckpoint(checkpointDir: string, outDir: string, log: (line: string) => void = () => {}): ConvertResult {
+  const ck = loadCheckpoint(checkpointDir, bundledVocabulary);
+  const c = ck.config;
+  log(`checkpoint: ${checkpointDir} (${ck.sourceDtype}, ${(parameterCount(ck) / 1e6).toFixed(2)} M parameters; vision ${c.vision.layers}x${c.vision.hidden} patch ${c.vision.patchSize} @ ${c.vision.imageSize}px, text ${c.text.layers}x${c.text.hidden}, embed ${c.projectionDim})`);
+
+  const files = new Map<string, Uint8Array>();
+  log('building image encoder (fp32)...');
+  files.set(FILES.imageEncoder, buildImageEncoder(ck, 'fp32').encode());
+  log('building image encoder (uint8 weights)...');
+  files.set(FILES.imageEncoderQuantized, buildImageEncoder(ck, 'uint8').encode());
+  log('building text encoder...');
+  files.set(FILES.textEncoder, buildTextEncoder(ck).encode());
+  files.set('vocab.json', new TextEncoder().encode(JSON.stringify(ck.tokenizer.vocab)));
+  files.set('merges.txt', new TextEncoder().encode(['#version: 0.2', ...ck.tokenizer.merges].join('\n') + '\n'));
+
+  const hashes: ModelInfo['hashes'] = {};
+  for (const [name, bytes] of files) hashes[name] = { sha256: sha256(bytes), bytes: bytes.length };
+  const quantizedEstimate = estimateWorkerHeap(files.get(FILES.imageEncoderQuantized)!.length);
+  const logitScaleRaw = ck.weights.get('logit_scale')?.data[0];
+  const info: ModelInfo = {
+    format: MODEL_FORMAT,
+    schemaVersion: MODEL_SCHEMA_VERSION,
+    name: basename(resolve(checkpointDir)),
+    createdAt: new Date().toISOString(),
+    source: { dtype: ck.sourceDtype, parameters: parameterCount(ck) },
+    embedDim: c.projectionDim,
+    imageSize: c.vision.imageSize,
+    patchSize: c.vision.patchSize,
+    grid: c.vision.imageSize / c.vision.patchSize,
+    contextLength: c.text.contextLength,
+    eotPooling: c.text.eosTokenId === 2 ? 'argmax' : 'first-eos',
+    eosTokenId: c.text.eosTokenId,
+    logitScale: logitScaleRaw === undefined ? 100 : Math.min(100, Math.exp(logitScaleRaw)),
+    preprocess: { ...ck.preprocess, alpha: 'dropped' },
+    tokenizer: { vocab: 'vocab.json', merges: 'merges.txt' },
+    files: { ...FILES },
+    hashes,
+    workerMemory: {
+      quantizedEstimateBytes: quantizedEstimate,
+      fp32EstimateBytes: estimateWorkerHeap(files.get(FILES.imageEncoder)!.length),
+      limitBytes: WORKER_MEMORY_LIMIT,
+      fits: quantizedEstimate <= WORKER_MEMORY_LIMIT,
+    },
+  };
+  files.set('model.json', new TextEncoder().encode(JSON.stringify(info, null, 2) + '\n'));
+
+  // Write everything next to the destination, then rename: never a half-written model.
+  const target = resolve(outDir);
+  mkdirSync(dirname(target), { recursive: true });
+  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
+  mkdirSync(tmp);
+  try {
+    for (const [name, bytes] of files) writeFileSync(join(tmp, name), bytes);
+    if (existsSync(target)) rmSync(target, { recursive: true });
+    renameSync(tmp, target);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
+  for (const [name, { bytes }] of Object.entries(hashes)) log(`  ${name}: ${mb(bytes)}`);
+  log(
+    `Worker heap estimate (uint8 image encoder): ${mb(quantizedEstimate)} of ${mb(WORKER_MEMORY_LIMIT)} -> ${
+      info.workerMemory.fits ? 'fits' : 'DOES NOT FIT in a Worker isolate: use a smaller image tower (TinyCLIP / MobileCLIP class)'
+    }`,
+  );
+  return { outDir: target, info };
+}
