@@ -52,8 +52,13 @@ export function decodeImage(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_LI
       return { width: img.width, height: img.height, data: img.data };
     }
     if (format === 'png') {
+      // IHDR is the first chunk: width and height at bytes 16..23, checked before any inflating.
+      if (bytes.length >= 24) {
+        const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        const pixels = view.getUint32(16) * view.getUint32(20);
+        if (pixels > limits.maxPixels) throw new ImageDecodeError(`image has ${pixels} pixels, over the limit of ${limits.maxPixels}`, 'too_large');
+      }
       const img = decodePng(bytes);
-      if (img.width * img.height > limits.maxPixels) throw new ImageDecodeError(`image has ${img.width * img.height} pixels, over the limit of ${limits.maxPixels}`, 'too_large');
       if (img.palette) {
         const idx = img.data;
         const rgb = new Uint8Array(img.width * img.height * 3);

@@ -87,11 +87,12 @@ export function tinyConfig(spec: TinySpec): Record<string, unknown> {
   };
 }
 
-export function writeTinyCheckpoint(spec: TinySpec, dir: string): void {
-  const config = tinyConfig(spec);
+/** Seeded random weights for every tensor the config implies (optionally a subset). */
+export function tinyWeights(spec: TinySpec, include: (name: string) => boolean = () => true): Map<string, Tensor> {
   const rand = gaussian(spec.seed);
   const tensors = new Map<string, Tensor>();
-  for (const [name, shape] of expectedShapes(parseConfig(config))) {
+  for (const [name, shape] of expectedShapes(parseConfig(tinyConfig(spec)))) {
+    if (!include(name)) continue;
     const count = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(count);
     const fanIn = shape.length > 1 ? count / shape[0]! : 1;
@@ -102,6 +103,12 @@ export function writeTinyCheckpoint(spec: TinySpec, dir: string): void {
     tensors.set(name, { shape, data });
   }
   tensors.set('logit_scale', { shape: [], data: Float32Array.of(Math.log(100)) });
+  return tensors;
+}
+
+export function writeTinyCheckpoint(spec: TinySpec, dir: string): void {
+  const config = tinyConfig(spec);
+  const tensors = tinyWeights(spec);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'model.safetensors'), writeSafetensors(tensors, spec.dtype));
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));

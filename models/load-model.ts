@@ -1,0 +1,44 @@
+// Opens a converted model folder in Node (indexer, CLI, tests, benchmarks).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ImageEncoder, TextEncoder, type OrtModule } from '../core/encoders.js';
+import { parseModelInfo, type ModelInfo } from '../core/model-info.js';
+import { ClipTokenizer } from '../core/tokenizer.js';
+
+export type Runtime = 'node' | 'wasm';
+
+export function readModelInfo(modelDir: string): ModelInfo {
+  let raw: string;
+  try {
+    raw = readFileSync(join(modelDir, 'model.json'), 'utf8');
+  } catch {
+    throw new Error(`${modelDir} is not a converted model folder (no model.json); run \`nameonly convert <checkpoint> --out ${modelDir}\` first`);
+  }
+  return parseModelInfo(JSON.parse(raw));
+}
+
+export async function ortFor(runtime: Runtime): Promise<OrtModule> {
+  if (runtime === 'node') return (await import('onnxruntime-node')) as unknown as OrtModule;
+  const ort = await import('onnxruntime-web/wasm');
+  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.proxy = false;
+  return ort as unknown as OrtModule;
+}
+
+export async function openImageEncoder(modelDir: string, opts: { runtime?: Runtime; quantized?: boolean } = {}): Promise<ImageEncoder> {
+  const info = readModelInfo(modelDir);
+  const file = opts.quantized ? info.files.imageEncoderQuantized : info.files.imageEncoder;
+  return ImageEncoder.create(await ortFor(opts.runtime ?? 'node'), readFileSync(join(modelDir, file)), info);
+}
+
+export async function openTextEncoder(modelDir: string, runtime: Runtime = 'node'): Promise<TextEncoder> {
+  const info = readModelInfo(modelDir);
+  return TextEncoder.create(await ortFor(runtime), readFileSync(join(modelDir, info.files.textEncoder)), info);
+}
+
+export function openTokenizer(modelDir: string): ClipTokenizer {
+  const info = readModelInfo(modelDir);
+  const vocab = JSON.parse(readFileSync(join(modelDir, info.tokenizer.vocab), 'utf8')) as Record<string, number>;
+  const merges = readFileSync(join(modelDir, info.tokenizer.merges), 'utf8').split('\n').filter((l) => l && !l.startsWith('#version'));
+  return new ClipTokenizer(vocab, merges);
+}
