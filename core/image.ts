@@ -113,13 +113,17 @@ export function shortestSideSize(width: number, height: number, shortest: number
   return [Math.trunc((shortest * width) / height), shortest];
 }
 
+export function crop(img: RgbImage, left: number, top: number, width: number, height: number): RgbImage {
+  if (left < 0 || top < 0 || left + width > img.width || top + height > img.height) {
+    throw new Error(`crop ${width}x${height}+${left}+${top} is outside the ${img.width}x${img.height} image`);
+  }
+  const out = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) out.set(img.data.subarray(((top + y) * img.width + left) * 3, ((top + y) * img.width + left + width) * 3), y * width * 3);
+  return { width, height, data: out };
+}
+
 export function centerCrop(img: RgbImage, size: number): RgbImage {
-  if (img.width < size || img.height < size) throw new Error(`image ${img.width}x${img.height} is smaller than the crop ${size}`);
-  const top = Math.floor((img.height - size) / 2);
-  const left = Math.floor((img.width - size) / 2);
-  const out = new Uint8Array(size * size * 3);
-  for (let y = 0; y < size; y++) out.set(img.data.subarray(((top + y) * img.width + left) * 3, ((top + y) * img.width + left + size) * 3), y * size * 3);
-  return { width: size, height: size, data: out };
+  return crop(img, Math.floor((img.width - size) / 2), Math.floor((img.height - size) / 2), size, size);
 }
 
 /** uint8 RGB -> float32 [3,H,W] channel-major, (v/255 − mean)/std. */

@@ -2,6 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { matrix, normalizeRows, type Matrix } from '../core/linalg.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { TINY_VARIANTS, writeTinyCheckpoint, type TinyVariant } from '../models/tiny-checkpoints.js';
 
@@ -46,3 +47,11 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function testPixels(count: number, seed = 1): Float32Array {
   return Float32Array.from({ length: count }, (_, i) => Math.sin(i * 0.37 + seed * 1.7) * 1.5 + Math.cos(i * 0.011 * seed) * 0.3);
 }
+
+/** Seeded unit vectors. */
+export function randomUnitRows(rows: number, cols: number, seed: number): Matrix {
+  let s = seed;
+  const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+  return normalizeRows(matrix(Float32Array.from({ length: rows * cols }, rand), rows, cols));
+}
+

@@ -1,0 +1,44 @@
+// The four classification methods behind one call, and the combined method
+// (beyond the papers): CALIP's three terms plus TIP-X's two support-set terms.
+import { dot, type Matrix } from '../linalg.js';
+import { CALIP_DEFAULTS, calipLogitsFromTerms, calipTerms, type CalipParams } from './calip.js';
+import { addTipx, tipxAffinities, tipxTerms, type SupportSet, type TipxParams } from './tipx.js';
+import { LOGIT_SCALE } from './zeroshot.js';
+
+export const METHODS = ['clip', 'calip', 'tipx', 'combined'] as const;
+export type Method = (typeof METHODS)[number];
+
+export type HyperParams = CalipParams & TipxParams;
+
+/** Without a support set: CALIP's published values, α = γ = 0. */
+export const DEFAULT_PARAMS: HyperParams = { ...CALIP_DEFAULTS, alpha: 0, beta: 1, gamma: 0 };
+
+export interface ImageFeatures {
+  /** Normalised image embedding [D]. */
+  embed: Float32Array;
+  /** Normalised patch embeddings [HW,D] (CALIP and combined). */
+  patches?: Matrix;
+}
+
+export class ScoringError extends Error {}
+
+export function scoreImage(method: Method, image: ImageFeatures, W: Matrix, support: SupportSet | null, params: HyperParams): Float32Array {
+  const needsPatches = method === 'calip' || method === 'combined';
+  const needsSupport = method === 'tipx' || method === 'combined';
+  if (needsPatches && !image.patches) throw new ScoringError(`method ${method} needs patch embeddings`);
+  if (needsSupport && !support) throw new ScoringError(`method ${method} needs a support set`);
+  let base: Float32Array;
+  let fDotW: Float32Array;
+  if (needsPatches) {
+    const terms = calipTerms(image.embed, image.patches!, W);
+    fDotW = terms.clip;
+    base = calipLogitsFromTerms(terms, params);
+  } else {
+    fDotW = new Float32Array(W.rows);
+    for (let c = 0; c < W.rows; c++) fDotW[c] = dot(image.embed, 0, W.data, c * W.cols, W.cols);
+    base = fDotW.map((v) => LOGIT_SCALE * v);
+  }
+  if (!needsSupport) return base;
+  const { affinity, kl } = tipxAffinities(image.embed, fDotW, support!);
+  return addTipx(base, tipxTerms(affinity, kl, support!, params.beta), params);
+}

@@ -1,0 +1,140 @@
+// Zero-shot semantic segmentation maps from CSA patch features (SCLIP; Wang et al.,
+// ECCV 2024, Sec. 4 / official slide inference): sliding windows over the image
+// resized to a short side, cosine maps per window, bilinear upsampling, averaging of
+// overlaps, bilinear resize to the original size, softmax over queries, max over
+// each class's synonyms, optional background thresholds.
+import { matMulABt, type Matrix } from '../linalg.js';
+
+export interface Window {
+  left: number;
+  top: number;
+}
+
+/** SCLIP's default: short side 336 for a 224 model, i.e. 1.5 × the input size. */
+export function defaultShortSide(imageSize: number): number {
+  return Math.round(1.5 * imageSize);
+}
+
+/** Windows of size×size at `stride`, the last one aligned to the edge (mmseg slide_inference). */
+export function slidingWindows(width: number, height: number, size: number, stride: number): Window[] {
+  if (width < size || height < size) throw new Error(`image ${width}x${height} is smaller than the ${size}px window`);
+  const starts = (extent: number) => {
+    const n = Math.max(extent - size + stride - 1, 0) / stride;
+    const out: number[] = [];
+    for (let i = 0; i <= Math.floor(n); i++) out.push(Math.max(Math.min(i * stride + size, extent) - size, 0));
+    return [...new Set(out)];
+  };
+  const windows: Window[] = [];
+  for (const top of starts(height)) for (const left of starts(width)) windows.push({ left, top });
+  return windows;
+}
+
+/** Source coordinate and weights for bilinear resampling with align_corners = false. */
+function bilinearTaps(outSize: number, inSize: number): { i0: Int32Array; i1: Int32Array; w1: Float32Array } {
+  const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), w1 = new Float32Array(outSize);
+  const scale = inSize / outSize;
+  for (let o = 0; o < outSize; o++) {
+    const src = Math.max((o + 0.5) * scale - 0.5, 0);
+    const lo = Math.min(Math.floor(src), inSize - 1);
+    i0[o] = lo;
+    i1[o] = Math.min(lo + 1, inSize - 1);
+    w1[o] = src - lo;
+  }
+  return { i0, i1, w1 };
+}
+
+export interface SegmentationOptions {
+  /** Softmax temperature over queries (SCLIP: 40). */
+  logitScale?: number;
+  /** Pixels whose top class probability is below this become background. */
+  probThreshold?: number;
+  /** Foreground classes covering less than this fraction of foreground pixels become background. */
+  areaThreshold?: number;
+  /** Class index used for background (required by the thresholds). */
+  backgroundClass?: number;
+}
+
+/** Accumulates per-window cosine maps over the resized image. */
+export class SegmentationAccumulator {
+  private readonly sum: Float32Array;
+  private readonly count: Uint16Array;
+  readonly queries: number;
+
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    readonly windowSize: number,
+    readonly grid: number,
+    private readonly queryEmbeds: Matrix,
+  ) {
+    this.queries = queryEmbeds.rows;
+    this.sum = new Float32Array(this.queries * width * height);
+    this.count = new Uint16Array(width * height);
+  }
+
+  /** patches: normalised CSA patch embeddings of one window [G*G,D]. */
+  addWindow(window: Window, patches: Matrix): void {
+    const G = this.grid, S = this.windowSize, Q = this.queries;
+    const cos = matMulABt(this.queryEmbeds, patches); // [Q, G*G]
+    const taps = bilinearTaps(S, G);
+    const plane = this.width * this.height;
+    for (let y = 0; y < S; y++) {
+      const y0 = taps.i0[y]!, y1 = taps.i1[y]!, wy = taps.w1[y]!;
+      const row = (window.top + y) * this.width + window.left;
+      for (let x = 0; x < S; x++) {
+        const x0 = taps.i0[x]!, x1 = taps.i1[x]!, wx = taps.w1[x]!;
+        for (let q = 0; q < Q; q++) {
+          const o = q * G * G;
+          const top = cos.data[o + y0 * G + x0]! * (1 - wx) + cos.data[o + y0 * G + x1]! * wx;
+          const bottom = cos.data[o + y1 * G + x0]! * (1 - wx) + cos.data[o + y1 * G + x1]! * wx;
+          this.sum[q * plane + row + x]! += top * (1 - wy) + bottom * wy;
+        }
+        this.count[row + x]!++;
+      }
+    }
+  }
+
+  /**
+   * Label map [outHeight*outWidth] of class indices. queryClass maps each query (synonym)
+   * to its class; a class scores the max over its synonyms' probabilities.
+   */
+  labels(outWidth: number, outHeight: number, queryClass: Int32Array, numClasses: number, options: SegmentationOptions = {}): Uint16Array {
+    const Q = this.queries, plane = this.width * this.height;
+    const { logitScale = 40, probThreshold, areaThreshold, backgroundClass } = options;
+    if ((probThreshold !== undefined || areaThreshold !== undefined) && backgroundClass === undefined) {
+      throw new Error('probThreshold and areaThreshold need a background class');
+    }
+    for (let i = 0; i < plane; i++) if (this.count[i] === 0) throw new Error('segmentation windows do not cover the image');
+    const xs = bilinearTaps(outWidth, this.width), ys = bilinearTaps(outHeight, this.height);
+    const out = new Uint16Array(outWidth * outHeight);
+    const logits = new Float64Array(Q);
+    const classProb = new Float64Array(numClasses);
+    const at = (q: number, y: number, x: number) => this.sum[q * plane + y * this.width + x]! / this.count[y * this.width + x]!;
+    for (let y = 0; y < outHeight; y++) {
+      const y0 = ys.i0[y]!, y1 = ys.i1[y]!, wy = ys.w1[y]!;
+      for (let x = 0; x < outWidth; x++) {
+        const x0 = xs.i0[x]!, x1 = xs.i1[x]!, wx = xs.w1[x]!;
+        let max = -Infinity;
+        for (let q = 0; q < Q; q++) {
+          const v = (at(q, y0, x0) * (1 - wx) + at(q, y0, x1) * wx) * (1 - wy) + (at(q, y1, x0) * (1 - wx) + at(q, y1, x1) * wx) * wy;
+          logits[q] = logitScale * v;
+          max = Math.max(max, logits[q]!);
+        }
+        let sum = 0;
+        for (let q = 0; q < Q; q++) sum += logits[q] = Math.exp(logits[q]! - max);
+        classProb.fill(0);
+        for (let q = 0; q < Q; q++) classProb[queryClass[q]!] = Math.max(classProb[queryClass[q]!]!, logits[q]! / sum);
+        let best = 0;
+        for (let c = 1; c < numClasses; c++) if (classProb[c]! > classProb[best]!) best = c;
+        out[y * outWidth + x] = probThreshold !== undefined && classProb[best]! < probThreshold ? backgroundClass! : best;
+      }
+    }
+    if (areaThreshold !== undefined) {
+      const area = new Float64Array(numClasses);
+      let foreground = 0;
+      for (const c of out) if (c !== backgroundClass) (area[c]!++, foreground++);
+      for (let i = 0; i < out.length; i++) if (out[i] !== backgroundClass && area[out[i]!]! < areaThreshold * foreground) out[i] = backgroundClass!;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { matrix, normalizeRows, type Matrix } from '../core/linalg.js';
+import { calipTerms } from '../core/scoring/calip.js';
+import { prepareSupport } from '../core/scoring/tipx.js';
+import { chooseQueries, tuneHyperparameters } from '../core/scoring/tune.js';
+import { randomUnitRows } from './helpers.js';
+
+function noisyAround(centers: Matrix, labels: number[], noise: number, seed: number): Matrix {
+  const n = randomUnitRows(labels.length, centers.cols, seed);
+  const data = new Float32Array(labels.length * centers.cols);
+  labels.forEach((y, i) => {
+    for (let d = 0; d < centers.cols; d++) data[i * centers.cols + d] = centers.data[y * centers.cols + d]! + noise * n.data[i * centers.cols + d]!;
+  });
+  return normalizeRows(matrix(data, labels.length, centers.cols));
+}
+
+describe('name-only tuner (leave-one-out on the support set)', () => {
+  it('recovers planted CALIP β2, β3', () => {
+    const C = 6, D = 16, M = 240, HW = 4;
+    const W = randomUnitRows(C, D, 31);
+    const F = randomUnitRows(M, D, 32);
+    const patches = Array.from({ length: M }, (_, j) => randomUnitRows(HW, D, 1000 + j));
+    // Labels are what CALIP with β2 = 3, β3 = 0.3 predicts: those values are 100 % right.
+    const labels = Int32Array.from({ length: M }, (_, j) => {
+      const t = calipTerms(F.data.subarray(j * D, (j + 1) * D), patches[j]!, W);
+      const logits = t.clip.map((v, c) => v + 3 * t.visualGuidedText[c]! + 0.3 * t.textAwareVisual[c]!);
+      return logits.indexOf(Math.max(...logits));
+    });
+    const result = tuneHyperparameters(W, prepareSupport(F, labels, W), { supportPatches: patches });
+    expect(result.calip.tuned).toBe(true);
+    expect(result.calip.looAccuracy).toBeGreaterThan(0.97);
+    expect(result.calip.looAccuracy).toBeGreaterThan(result.clip.looAccuracy);
+    expect(Math.abs(result.calip.beta2 - 3)).toBeLessThanOrEqual(0.5);
+    expect(Math.abs(result.calip.beta3 - 0.3)).toBeLessThanOrEqual(0.1);
+  });
+
+  it('leans on the support set when the text classifier is useless, and finds it LOO-accurate', () => {
+    const C = 5, D = 16;
+    const centers = randomUnitRows(C, D, 41);
+    const labels = Array.from({ length: 60 }, (_, i) => i % C);
+    const F = noisyAround(centers, labels, 0.4, 42);
+    const W = randomUnitRows(C, D, 43); // unrelated to the classes
+    const result = tuneHyperparameters(W, prepareSupport(F, Int32Array.from(labels), W));
+    expect(result.clip.looAccuracy).toBeLessThan(0.5);
+    expect(result.tipx.looAccuracy).toBeGreaterThan(0.9);
+    expect(result.tipx.alpha).toBeGreaterThanOrEqual(5);
+  });
+
+  it('is deterministic and caps queries with a stratified subset', () => {
+    const labels = Int32Array.from({ length: 50 }, (_, i) => (i < 40 ? 0 : 1 + (i % 2)));
+    const q = chooseQueries(labels, 3, 9);
+    expect(q).toHaveLength(9);
+    expect(new Set(q.map((j) => labels[j])).size).toBe(3);
+    const W = randomUnitRows(3, 8, 51), F = randomUnitRows(50, 8, 52);
+    const support = prepareSupport(F, labels, W);
+    expect(tuneHyperparameters(W, support, { maxQueries: 9 })).toEqual(tuneHyperparameters(W, support, { maxQueries: 9 }));
+  });
+});
