@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { encode as encodePng } from 'fast-png';
 import { describe, expect, it } from 'vitest';
 import { main } from '../cli/main.js';
-import { tempDir, tinyModel } from './helpers.js';
+import { randomUnitRows, tempDir, tinyModel } from './helpers.js';
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '', err = '';
@@ -16,7 +16,7 @@ describe('nameonly CLI', () => {
   it('has --help on every command, exit 0', async () => {
     const overview = await run('--help');
     expect(overview.code).toBe(0);
-    for (const name of ['convert', 'tokenize', 'embed', 'tiny-checkpoint']) {
+    for (const name of ['convert', 'tokenize', 'embed', 'score', 'tune', 'tiny-checkpoint']) {
       expect(overview.out).toContain(name);
       const help = await run(name, '--help');
       expect(help.code).toBe(0);
@@ -67,5 +67,62 @@ describe('nameonly CLI', () => {
     const bin = join(import.meta.dirname, '..', 'bin', 'nameonly.mjs');
     expect(execFileSync(process.execPath, [bin, 'tokenize', 'cat'], { encoding: 'utf8' })).toMatch(/^\[\[49406,2368,49407,0/);
     expect(spawnSync(process.execPath, [bin, 'nope']).status).toBe(2);
+  });
+
+  describe('score and tune on feature dumps', () => {
+    const rows = (seed: number, n: number, d = 8) => {
+      const m = randomUnitRows(n, d, seed);
+      return Array.from({ length: n }, (_, i) => Array.from(m.data.subarray(i * d, (i + 1) * d)).map((v) => v * 3)); // not normalised: the command does it
+    };
+    const dump = {
+      image_embeds: rows(1, 3),
+      patch_embeds: [rows(2, 4), rows(3, 4), rows(4, 4)],
+      text_classifier: rows(5, 4),
+      support_features: rows(6, 12),
+      support_labels: Array.from({ length: 12 }, (_, i) => i % 4),
+      params: { alpha: 2, beta: 5, gamma: 0.5 },
+    };
+    const write = (value: unknown) => {
+      const path = join(tempDir('score'), 'f.json');
+      writeFileSync(path, JSON.stringify(value));
+      return path;
+    };
+
+    it('per-image results do not depend on the batch', async () => {
+      for (const method of ['clip', 'calip', 'tipx', 'combined']) {
+        const all = JSON.parse((await run('score', '--method', method, '--input', write(dump))).out).logits;
+        const one = JSON.parse((await run('score', '--method', method, '--input', write({ ...dump, image_embeds: dump.image_embeds.slice(1, 2), patch_embeds: dump.patch_embeds.slice(1, 2) }))).out).logits;
+        expect(all).toHaveLength(3);
+        expect(one[0]).toEqual(all[1]);
+      }
+    });
+
+    it('calip with beta2 = beta3 = 0 prints the clip logits', async () => {
+      const clip = JSON.parse((await run('score', '--method', 'clip', '--input', write(dump))).out).logits;
+      const calip = JSON.parse((await run('score', '--method', 'calip', '--input', write({ ...dump, params: { beta2: 0, beta3: 0 } }))).out).logits;
+      expect(calip).toEqual(clip);
+    });
+
+    it('bad inputs: clear message, exit 1; bad flags: exit 2', async () => {
+      const missingSupport = await run('score', '--method', 'tipx', '--input', write({ ...dump, support_features: undefined }));
+      expect(missingSupport.code).toBe(1);
+      expect(missingSupport.err).toMatch(/needs a support set/);
+      const ragged = await run('score', '--method', 'clip', '--input', write({ ...dump, image_embeds: [[1, 2]] }));
+      expect(ragged.code).toBe(1);
+      expect(ragged.err).toMatch(/image_embeds\[0\] must have 8 numbers/);
+      const badLabel = await run('score', '--method', 'tipx', '--input', write({ ...dump, support_labels: dump.support_labels.map(() => 9) }));
+      expect(badLabel.err).toMatch(/class index in 0..3/);
+      expect((await run('score', '--method', 'magic', '--input', write(dump))).code).toBe(2);
+      expect((await run('score', '--method', 'clip', '--input', '/nonexistent.json')).err).toMatch(/cannot read/);
+    });
+
+    it('tune prints hyperparameters and leave-one-out accuracies', async () => {
+      const r = await run('tune', '--input', write({ ...dump, support_patch_embeds: Array.from({ length: 12 }, (_, i) => rows(100 + i, 4)) }));
+      expect(r.code).toBe(0);
+      const result = JSON.parse(r.out);
+      expect(result.queries).toBe(12);
+      expect(result.calip.tuned).toBe(true);
+      for (const k of ['alpha', 'beta', 'gamma', 'looAccuracy']) expect(typeof result.combined[k]).toBe('number');
+    });
   });
 });
