@@ -48,17 +48,58 @@ export function normalize(v: Float32Array): Float32Array {
 /** M v for row-major M [m,k] and v [k] -> [m]. */
 export function matVec(m: Matrix, v: Float32Array): Float32Array {
   if (v.length !== m.cols) throw new Error(`matVec: vector of ${v.length}, matrix has ${m.cols} columns`);
-  const out = new Float32Array(m.rows);
-  for (let r = 0; r < m.rows; r++) out[r] = dot(m.data, r * m.cols, v, 0, m.cols);
-  return out;
+  return matMulABt(m, { data: v, rows: 1, cols: v.length }).data;
 }
 
-/** A Bᵀ for A [n,k], B [m,k] -> [n,m]. */
+/**
+ * A Bᵀ for A [n,k], B [m,k] -> [n,m]. Register-blocked 4 rows of A × 2 rows of B:
+ * each load feeds several multiply-adds, about twice as fast as plain dots in V8.
+ */
 export function matMulABt(a: Matrix, b: Matrix): Matrix {
   if (a.cols !== b.cols) throw new Error(`matMulABt: inner dims ${a.cols} and ${b.cols} differ`);
-  const out = new Float32Array(a.rows * b.rows);
-  for (let i = 0; i < a.rows; i++) for (let j = 0; j < b.rows; j++) out[i * b.rows + j] = dot(a.data, i * a.cols, b.data, j * b.cols, a.cols);
-  return { data: out, rows: a.rows, cols: b.rows };
+  const K = a.cols, N = a.rows, R = b.rows, ad = a.data, bd = b.data;
+  const out = new Float32Array(N * R);
+  let i = 0;
+  for (; i + 3 < N; i += 4) {
+    const a0 = i * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
+    let j = 0;
+    for (; j + 1 < R; j += 2) {
+      const b0 = j * K, b1 = b0 + K;
+      let s00 = 0, s10 = 0, s20 = 0, s30 = 0, s01 = 0, s11 = 0, s21 = 0, s31 = 0;
+      for (let t = 0; t < K; t++) {
+        const x0 = bd[b0 + t]!, x1 = bd[b1 + t]!;
+        const y0 = ad[a0 + t]!, y1 = ad[a1 + t]!, y2 = ad[a2 + t]!, y3 = ad[a3 + t]!;
+        s00 += y0 * x0; s10 += y1 * x0; s20 += y2 * x0; s30 += y3 * x0;
+        s01 += y0 * x1; s11 += y1 * x1; s21 += y2 * x1; s31 += y3 * x1;
+      }
+      out[i * R + j] = s00; out[(i + 1) * R + j] = s10; out[(i + 2) * R + j] = s20; out[(i + 3) * R + j] = s30;
+      out[i * R + j + 1] = s01; out[(i + 1) * R + j + 1] = s11; out[(i + 2) * R + j + 1] = s21; out[(i + 3) * R + j + 1] = s31;
+    }
+    for (; j < R; j++) for (let r = 0; r < 4; r++) out[(i + r) * R + j] = dot(ad, (i + r) * K, bd, j * K, K);
+  }
+  for (; i < N; i++) {
+    // Remaining rows of A (and matrix-vector products): 4 rows of B per pass over the A row.
+    const ao = i * K;
+    let j = 0;
+    for (; j + 3 < R; j += 4) {
+      const b0 = j * K, b1 = b0 + K, b2 = b1 + K, b3 = b2 + K;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let t = 0; t < K; t++) {
+        const y = ad[ao + t]!;
+        s0 += y * bd[b0 + t]!; s1 += y * bd[b1 + t]!; s2 += y * bd[b2 + t]!; s3 += y * bd[b3 + t]!;
+      }
+      out[i * R + j] = s0; out[i * R + j + 1] = s1; out[i * R + j + 2] = s2; out[i * R + j + 3] = s3;
+    }
+    for (; j < R; j++) out[i * R + j] = dot(ad, ao, bd, j * K, K);
+  }
+  return { data: out, rows: N, cols: R };
+}
+
+/** Mᵀ as a new row-major matrix. */
+export function transpose(m: Matrix): Matrix {
+  const out = new Float32Array(m.data.length);
+  for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) out[c * m.rows + r] = m.data[r * m.cols + c]!;
+  return { data: out, rows: m.cols, cols: m.rows };
 }
 
 /** Softmax of x[off .. off+n) * scale, in place. */

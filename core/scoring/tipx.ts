@@ -1,7 +1,7 @@
 // TIP-X (Udandarao et al., SuS-X, ICCV 2023, Sec. 3.2, Eqs. 4-8): scores an image
 // against a labelled support set with image-image affinities (Tip-Adapter's cache)
 // and the similarity of class-probability signatures (KL divergence).
-import { dot, logSoftmax, type Matrix } from '../linalg.js';
+import { dot, logSoftmax, matVec, type Matrix } from '../linalg.js';
 import { LOGIT_SCALE } from './zeroshot.js';
 
 export interface TipxParams {
@@ -68,14 +68,12 @@ export interface TipxTerms {
 /** Affinities A = f Fᵀ [M] and KL_j = Σ_c p_c (log p_c − log q_jc) [M]. */
 export function tipxAffinities(f: Float32Array, fDotW: Float32Array, support: SupportSet): { affinity: Float32Array; kl: Float32Array } {
   const M = support.features.rows, C = support.numClasses, D = support.features.cols;
-  const affinity = new Float32Array(M);
-  for (let j = 0; j < M; j++) affinity[j] = dot(f, 0, support.features.data, j * D, D);
+  const affinity = matVec(support.features, f);
   const logP = logSoftmax(fDotW, 1 / SIGNATURE_TEMPERATURE);
   const p = logP.map(Math.exp);
   let negEntropy = 0;
   for (let c = 0; c < C; c++) negEntropy += p[c]! * logP[c]!;
-  const kl = new Float32Array(M);
-  for (let j = 0; j < M; j++) kl[j] = Math.max(0, negEntropy - dot(p, 0, support.logQ.data, j * C, C));
+  const kl = matVec(support.logQ, p).map((crossEntropy) => Math.max(0, negEntropy - crossEntropy));
   return { affinity, kl };
 }
 

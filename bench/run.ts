@@ -1,0 +1,144 @@
+// `npm run bench`: throughput and cost figures, side by side in one run.
+//   npm run bench                 all sections
+//   npm run bench -- encoder      image encoders (node vs wasm, fp32 vs uint8) + matmul roofline
+//   npm run bench -- scoring      scoring per image at ImageNet scale + support cache storage
+//   npm run bench -- tune         name-only tuner at 1,000 classes × 16 images
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ImageEncoder, type OrtModule } from '../core/encoders.js';
+import { normalizeRows, matrix, type Matrix } from '../core/linalg.js';
+import { CALIP_DEFAULTS } from '../core/scoring/calip.js';
+import { scoreImage, type Method } from '../core/scoring/methods.js';
+import { prepareSupport } from '../core/scoring/tipx.js';
+import { tuneHyperparameters } from '../core/scoring/tune.js';
+import { convertCheckpoint } from '../models/convert.js';
+import { GraphBuilder } from '../models/graph-builder.js';
+import { ortFor, readModelInfo, type Runtime } from '../models/load-model.js';
+import { DataType } from '../models/onnx-proto.js';
+import { TINY_VARIANTS, writeTinyCheckpoint, type TinyVariant } from '../models/tiny-checkpoints.js';
+import { compareSupportStorage } from './storage.js';
+
+const sections = process.argv.slice(2);
+const want = (name: string) => sections.length === 0 || sections.includes(name);
+const work = mkdtempSync(join(tmpdir(), 'nameonly-bench-'));
+
+function timeIt(fn: () => void, minMs = 1500, minRuns = 3): number {
+  fn(); // warm-up
+  let runs = 0;
+  const start = performance.now();
+  while (runs < minRuns || performance.now() - start < minMs) {
+    fn();
+    runs++;
+  }
+  return (performance.now() - start) / runs;
+}
+
+async function timeAsync(fn: () => Promise<unknown>, minMs = 2000, minRuns = 3): Promise<number> {
+  await fn();
+  let runs = 0;
+  const start = performance.now();
+  while (runs < minRuns || performance.now() - start < minMs) {
+    await fn();
+    runs++;
+  }
+  return (performance.now() - start) / runs;
+}
+
+function randomUnit(rows: number, cols: number, seed: number): Matrix {
+  let s = seed >>> 0;
+  const data = new Float32Array(rows * cols);
+  for (let i = 0; i < data.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    data[i] = s / 2 ** 31 - 1;
+  }
+  return normalizeRows(matrix(data, rows, cols));
+}
+
+async function matmulGflops(ort: OrtModule, n: number): Promise<number> {
+  const g = new GraphBuilder('matmul');
+  const a = g.input('a', DataType.FLOAT, [n, n]);
+  g.output(g.op1('MatMul', [a, g.float('b', [n, n], randomUnit(n, n, 1).data)]), 'c', [n, n]);
+  const session = await ort.InferenceSession.create(g.encode());
+  const feeds = { a: new ort.Tensor('float32', randomUnit(n, n, 2).data, [n, n]) };
+  const ms = await timeAsync(() => session.run(feeds));
+  return (2 * n ** 3) / (ms / 1000) / 1e9;
+}
+
+/** Multiply-adds ×2 of one forward pass through the image tower (all three outputs). */
+function encoderFlops(variant: TinyVariant): number {
+  const s = TINY_VARIANTS[variant];
+  const N = (s.imageSize / s.patchSize) ** 2, T = N + 1, D = s.visionWidth;
+  const block = 2 * T * D * 4 * D + 2 * 2 * T * T * D + 2 * 2 * T * D * 4 * D;
+  const csaExtra = block + 2 * T * T * D; // one more block, with two score products
+  return 2 * N * D * 3 * s.patchSize ** 2 + s.visionLayers * block + csaExtra + 2 * 2 * T * D * s.projectionDim;
+}
+
+async function benchEncoders(): Promise<void> {
+  console.log('\n## Image encoder throughput (batch 8, one image = all three outputs)');
+  const roofline: Record<Runtime, number> = { node: 0, wasm: 0 };
+  for (const runtime of ['node', 'wasm'] as const) {
+    roofline[runtime] = await matmulGflops(await ortFor(runtime), 512);
+  }
+  console.log(`matmul 512³ achievable: onnxruntime-node ${roofline.node.toFixed(1)} GFLOP/s, onnxruntime-web (WASM, 1 thread) ${roofline.wasm.toFixed(1)} GFLOP/s`);
+  console.log('| model | runtime | weights | images/s | GFLOP/s | of matmul peak |');
+  console.log('|---|---|---|---|---|---|');
+  for (const variant of ['tiny-p16', 'tinyclip-shaped'] as const) {
+    const ck = join(work, 'ck', variant), md = join(work, 'model', variant);
+    writeTinyCheckpoint(TINY_VARIANTS[variant], ck);
+    convertCheckpoint(ck, md);
+    const info = readModelInfo(md);
+    const S = info.imageSize, batch = 8;
+    const pixels = randomUnit(batch, 3 * S * S, 3).data.map((v) => v * 50);
+    const flops = encoderFlops(variant);
+    for (const runtime of ['node', 'wasm'] as const) {
+      for (const quantized of [false, true]) {
+        const file = quantized ? info.files.imageEncoderQuantized : info.files.imageEncoder;
+        const encoder = await ImageEncoder.create(await ortFor(runtime), readFileSync(join(md, file)), info);
+        const ms = await timeAsync(() => encoder.encode(pixels));
+        const ips = (batch * 1000) / ms;
+        const gflops = (ips * flops) / 1e9;
+        console.log(`| ${variant} | ${runtime} | ${quantized ? 'uint8' : 'fp32'} | ${ips.toFixed(1)} | ${gflops.toFixed(2)} | ${((100 * gflops) / roofline[runtime]).toFixed(0)} % |`);
+        await encoder.release();
+      }
+    }
+  }
+}
+
+function benchScoring(): void {
+  const C = 1000, D = 512, HW = 49, M = 16000;
+  console.log(`\n## Scoring per image at ImageNet scale (C = ${C}, D = ${D}, HW = ${HW}, M = ${M}), Node ${process.version}`);
+  const W = randomUnit(C, D, 11), F = randomUnit(M, D, 12);
+  const labels = Int32Array.from({ length: M }, (_, i) => i % C);
+  const support = prepareSupport(F, labels, W);
+  const image = { embed: randomUnit(1, D, 13).data, patches: randomUnit(HW, D, 14) };
+  const params = { ...CALIP_DEFAULTS, alpha: 1, beta: 5.5, gamma: 0.3 };
+  console.log('| method | ms / image |');
+  console.log('|---|---|');
+  for (const method of ['clip', 'calip', 'tipx', 'combined'] as Method[]) {
+    const ms = timeIt(() => scoreImage(method, image, W, method === 'clip' || method === 'calip' ? null : support, params));
+    console.log(`| ${method} | ${ms.toFixed(2)} |`);
+  }
+  compareSupportStorage(W, support, image, params);
+}
+
+function benchTune(): void {
+  const C = 1000, D = 512, K = 16;
+  console.log(`\n## Name-only tuner: ${C} classes × ${K} support images, D = ${D}, no patch features (TIP-X grid)`);
+  const centers = randomUnit(C, D, 21);
+  const noise = randomUnit(C * K, D, 22);
+  const data = new Float32Array(C * K * D);
+  for (let i = 0; i < C * K; i++) for (let d = 0; d < D; d++) data[i * D + d] = centers.data[(i % C) * D + d]! + 0.8 * noise.data[i * D + d]!;
+  const F = normalizeRows(matrix(data, C * K, D));
+  const labels = Int32Array.from({ length: C * K }, (_, i) => i % C);
+  const W = randomUnit(C, D, 23);
+  const support = prepareSupport(F, labels, W);
+  const start = performance.now();
+  const result = tuneHyperparameters(W, support, { maxQueries: 1024 });
+  console.log(`tuned on ${result.queries} queries in ${((performance.now() - start) / 1000).toFixed(1)} s: ${JSON.stringify(result.tipx)}`);
+}
+
+if (want('encoder')) await benchEncoders();
+if (want('scoring')) benchScoring();
+if (want('tune')) benchTune();
