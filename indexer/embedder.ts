@@ -1,0 +1,77 @@
+// Image and text embedding for the indexer, through onnxruntime-node. Images go
+// through the same uint8 encoder the Worker runs, so index and requests agree.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { InferenceSession } from 'onnxruntime-common';
+import { decodeImage } from '../core/decode.js';
+import { ImageEncoder, TextEncoder, type OrtModule } from '../core/encoders.js';
+import { preprocess } from '../core/image.js';
+import { matrix, normalizeRows, type Matrix } from '../core/linalg.js';
+import type { ModelInfo } from '../core/model-info.js';
+import type { ClipTokenizer } from '../core/tokenizer.js';
+import { openTokenizer, readModelInfo } from '../models/load-model.js';
+
+export type Device = 'cpu' | 'cuda';
+
+export class Embedder {
+  private constructor(
+    readonly info: ModelInfo,
+    readonly modelJsonSha256: string,
+    private readonly image: ImageEncoder,
+    private readonly text: TextEncoder,
+    readonly tokenizer: ClipTokenizer,
+    readonly device: Device,
+  ) {}
+
+  /** `--device cuda` falls back to CPU (with a message) when the CUDA provider cannot load. */
+  static async open(modelDir: string, device: Device, log: (line: string) => void): Promise<Embedder> {
+    const info = readModelInfo(modelDir);
+    const { createHash } = await import('node:crypto');
+    const modelJsonSha256 = createHash('sha256').update(readFileSync(join(modelDir, 'model.json'))).digest('hex');
+    const ort = (await import('onnxruntime-node')) as unknown as OrtModule;
+    const imageBytes = readFileSync(join(modelDir, info.files.imageEncoderQuantized));
+    const textBytes = readFileSync(join(modelDir, info.files.textEncoder));
+    let used: Device = 'cpu';
+    let options: InferenceSession.SessionOptions = {};
+    if (device === 'cuda') {
+      try {
+        await ort.InferenceSession.create(textBytes, { executionProviders: ['cuda'] });
+        options = { executionProviders: ['cuda'] };
+        used = 'cuda';
+      } catch (e) {
+        log(`--device cuda: the CUDA provider could not load (${(e as Error).message.split('\n')[0]}); continuing on CPU`);
+      }
+    }
+    const image = await ImageEncoder.create(ort, imageBytes, info, options);
+    const text = await TextEncoder.create(ort, textBytes, info, options);
+    return new Embedder(info, modelJsonSha256, image, text, openTokenizer(modelDir), used);
+  }
+
+  /** Encoded image bytes -> normalised image embeds [B,D] and patch embeds [B][HW,D]. */
+  async embedImages(images: Uint8Array[], withPatches: boolean): Promise<{ embeds: Matrix; patches: Matrix[] }> {
+    const S = this.info.imageSize, D = this.info.embedDim, HW = this.info.grid ** 2;
+    const pixels = new Float32Array(images.length * 3 * S * S);
+    images.forEach((bytes, i) => pixels.set(preprocess(decodeImage(bytes), this.info.preprocess), i * 3 * S * S));
+    const out = await this.image.encode(pixels, withPatches ? ['image_embeds', 'patch_embeds'] : ['image_embeds']);
+    const embeds = normalizeRows(matrix(out.imageEmbeds!, images.length, D));
+    const patches = withPatches ? images.map((_, i) => normalizeRows(matrix(out.patchEmbeds!.slice(i * HW * D, (i + 1) * HW * D), HW, D))) : [];
+    return { embeds, patches };
+  }
+
+  /** Texts -> normalised text embeds [N,D], in batches. */
+  async embedTexts(texts: string[], batch = 64, onBatch: (n: number) => void = () => {}): Promise<Matrix> {
+    const D = this.info.embedDim;
+    const out = new Float32Array(texts.length * D);
+    for (let i = 0; i < texts.length; i += batch) {
+      const chunk = texts.slice(i, i + batch);
+      out.set(await this.text.encode(chunk.map((t) => this.tokenizer.tokenize(t, this.info.contextLength))), i * D);
+      onBatch(chunk.length);
+    }
+    return normalizeRows(matrix(out, texts.length, D));
+  }
+
+  async close(): Promise<void> {
+    await this.image.release();
+    await this.text.release();
+  }
+}
