@@ -5,10 +5,10 @@
 // support images, maximising accuracy; ties go to the grid point nearest the
 // reference values. Deterministic; the heavy products go through `gemm`, which the
 // indexer may replace with a native one.
-import { matMulABt, type Matrix } from '../linalg.js';
+import { argmax, matMulABt, type Matrix } from '../linalg.js';
 import { CALIP_DEFAULTS, calipTerms, type CalipParams } from './calip.js';
-import { type HyperParams } from './methods.js';
-import { SIGNATURE_TEMPERATURE, tipxTerms, type SupportSet, type TipxParams } from './tipx.js';
+import { type HyperParams, type ImageFeatures } from './methods.js';
+import { SIGNATURE_TEMPERATURE, tipxAffinities, tipxTerms, type SupportSet, type TipxParams } from './tipx.js';
 import { LOGIT_SCALE } from './zeroshot.js';
 
 export const GRIDS = {
@@ -106,48 +106,86 @@ export function tuneHyperparameters(W: Matrix, support: SupportSet, options: Tun
   }
   const crossEntropy = gemm({ data: p, rows: Q, cols: C }, support.logQ); // Σ_c p_c log q_jc, [Q,M]
 
-  // CALIP: logits are linear in β2, β3, so the terms are computed once per query.
-  const clipBase: Float32Array[] = [];
-  const calipX: Float32Array[] = [];
-  const calipZ: Float32Array[] = [];
-  const calipGrid = new GridCounter(GRIDS.beta2, GRIDS.beta3);
-  let clipCorrect = 0;
-  queries.forEach((j, i) => {
-    const row = fDotW.data.subarray(i * C, (i + 1) * C);
-    const base = row.map((v) => LOGIT_SCALE * v);
-    clipBase.push(base);
-    let best = 0;
-    for (let c = 1; c < C; c++) if (base[c]! > base[best]!) best = c;
-    if (best === support.labels[j]) clipCorrect++;
+  const terms: QueryTerms[] = queries.map((j, i) => {
+    const kl = new Float32Array(M);
+    for (let m = 0; m < M; m++) kl[m] = Math.max(0, negEntropy[i]! - crossEntropy.data[i * M + m]!);
+    const q: QueryTerms = { label: support.labels[j]!, clip: fDotW.data.slice(i * C, (i + 1) * C).map((v) => LOGIT_SCALE * v), affinity: affinity.data.subarray(i * M, (i + 1) * M), kl, skip: j };
     if (options.supportPatches) {
       const t = calipTerms(support.features.data.subarray(j * D, (j + 1) * D), options.supportPatches[j]!, W);
-      calipX.push(t.visualGuidedText.map((v) => LOGIT_SCALE * v));
-      calipZ.push(t.textAwareVisual.map((v) => LOGIT_SCALE * v));
-      calipGrid.add(base, calipX[i]!, calipZ[i]!, support.labels[j]!);
+      q.calipX = t.visualGuidedText.map((v) => LOGIT_SCALE * v);
+      q.calipZ = t.textAwareVisual.map((v) => LOGIT_SCALE * v);
     }
+    return q;
   });
-  let calip: TuneResult['calip'] = { ...CALIP_DEFAULTS, looAccuracy: NaN, tuned: false };
-  if (options.supportPatches) {
-    const [b2, b3, correct] = pickBest(calipGrid, (a, b) => gridDistance(GRIDS.beta2, a, REFERENCE.beta2) + gridDistance(GRIDS.beta3, b, REFERENCE.beta3));
-    calip = { beta2: b2, beta3: b3, looAccuracy: correct / Q, tuned: true };
-  }
+  const r = searchGrids(terms, support);
+  return {
+    queries: Q,
+    clip: { looAccuracy: r.clip.accuracy },
+    calip: { beta2: r.calip.beta2, beta3: r.calip.beta3, looAccuracy: r.calip.accuracy, tuned: r.calip.tuned },
+    tipx: { alpha: r.tipx.alpha, beta: r.tipx.beta, gamma: r.tipx.gamma, looAccuracy: r.tipx.accuracy },
+    combined: { beta2: r.combined.beta2, beta3: r.combined.beta3, alpha: r.combined.alpha, beta: r.combined.beta, gamma: r.combined.gamma, looAccuracy: r.combined.accuracy },
+  };
+}
 
-  // TIP-X and combined: for every β, the leave-one-out support terms of each query,
-  // then every (α, γ) over two bases: CLIP logits and the tuned CALIP logits.
+/** What the grid search needs of one labelled query image. */
+export interface QueryTerms {
+  label: number;
+  /** 100 · f Wᵀ */
+  clip: Float32Array;
+  /** 100 · f Ft'ᵀ and 100 · fv' Wᵀ (CALIP); absent: CALIP keeps its defaults. */
+  calipX?: Float32Array;
+  calipZ?: Float32Array;
+  /** f Fᵀ and KL to every support image [M]. */
+  affinity: Float32Array;
+  kl: Float32Array;
+  /** The support image left out (leave-one-out), or −1. */
+  skip: number;
+}
+
+/** Terms of a test image, for a tuner that may look at labels (the papers' protocol; `npm run eval` only). */
+export function queryTermsOf(features: ImageFeatures, label: number, W: Matrix, support: SupportSet): QueryTerms {
+  const t = calipTerms(features.embed, features.patches!, W);
+  const { affinity, kl } = tipxAffinities(features.embed, t.clip, support);
+  const scaled = (x: Float32Array) => x.map((v) => LOGIT_SCALE * v);
+  return { label, clip: scaled(t.clip), calipX: scaled(t.visualGuidedText), calipZ: scaled(t.textAwareVisual), affinity, kl, skip: -1 };
+}
+
+export interface GridResult {
+  clip: { accuracy: number };
+  calip: CalipParams & { accuracy: number; tuned: boolean };
+  tipx: TipxParams & { accuracy: number };
+  combined: HyperParams & { accuracy: number };
+}
+
+/**
+ * Accuracy of every grid point over the queries; the best of each method, ties to the
+ * reference. CALIP first (its logits are linear in β2, β3), then TIP-X's α, β, γ over
+ * CLIP, and over the chosen CALIP for the combined method.
+ */
+export function searchGrids(queries: QueryTerms[], support: SupportSet): GridResult {
+  const Q = queries.length;
+  const withCalip = queries.every((q) => q.calipX && q.calipZ);
+  const calipGrid = new GridCounter(GRIDS.beta2, GRIDS.beta3);
+  let clipCorrect = 0;
+  for (const q of queries) {
+    if (argmax(q.clip) === q.label) clipCorrect++;
+    if (withCalip) calipGrid.add(q.clip, q.calipX!, q.calipZ!, q.label);
+  }
+  let calip: GridResult['calip'] = { ...CALIP_DEFAULTS, accuracy: NaN, tuned: false };
+  if (withCalip) {
+    const [b2, b3, correct] = pickBest(calipGrid, (a, b) => gridDistance(GRIDS.beta2, a, REFERENCE.beta2) + gridDistance(GRIDS.beta3, b, REFERENCE.beta3));
+    calip = { beta2: b2, beta3: b3, accuracy: correct / Q, tuned: true };
+  }
   const tipxGrids = GRIDS.beta.map(() => new GridCounter(GRIDS.alpha, GRIDS.gamma));
   const combinedGrids = GRIDS.beta.map(() => new GridCounter(GRIDS.alpha, GRIDS.gamma));
-  const kl = new Float32Array(M);
-  queries.forEach((j, i) => {
-    const aff = affinity.data.subarray(i * M, (i + 1) * M);
-    for (let m = 0; m < M; m++) kl[m] = Math.max(0, negEntropy[i]! - crossEntropy.data[i * M + m]!);
-    const y = support.labels[j]!;
-    const calipBase = options.supportPatches ? clipBase[i]!.map((v, c) => v + calip.beta2 * calipX[i]![c]! + calip.beta3 * calipZ[i]![c]!) : clipBase[i]!;
+  for (const q of queries) {
+    const calipBase = withCalip ? q.clip.map((v, c) => v + calip.beta2 * q.calipX![c]! + calip.beta3 * q.calipZ![c]!) : q.clip;
     GRIDS.beta.forEach((beta, ib) => {
-      const terms = tipxTerms(aff, kl, support, beta, j);
-      tipxGrids[ib]!.add(clipBase[i]!, terms.cache, terms.signature, y);
-      combinedGrids[ib]!.add(calipBase, terms.cache, terms.signature, y);
+      const terms = tipxTerms(q.affinity, q.kl, support, beta, q.skip);
+      tipxGrids[ib]!.add(q.clip, terms.cache, terms.signature, q.label);
+      combinedGrids[ib]!.add(calipBase, terms.cache, terms.signature, q.label);
     });
-  });
+  }
   const pickTipx = (grids: GridCounter[]) => {
     let best: [number, number, number, number, number] = [0, 0, 0, -1, Infinity];
     GRIDS.beta.forEach((beta, ib) => {
@@ -156,11 +194,9 @@ export function tuneHyperparameters(W: Matrix, support: SupportSet, options: Tun
       );
       if (correct > best[3] || (correct === best[3] && dist < best[4])) best = [alpha, beta, gamma, correct, dist];
     });
-    return { alpha: best[0], beta: best[1], gamma: best[2], looAccuracy: best[3] / Q };
+    return { alpha: best[0], beta: best[1], gamma: best[2], accuracy: best[3] / Q };
   };
-  const tipx = pickTipx(tipxGrids);
-  const combined = { beta2: calip.beta2, beta3: calip.beta3, ...pickTipx(combinedGrids) };
-  return { queries: Q, clip: { looAccuracy: clipCorrect / Q }, calip, tipx, combined };
+  return { clip: { accuracy: clipCorrect / Q }, calip, tipx: pickTipx(tipxGrids), combined: { beta2: calip.beta2, beta3: calip.beta3, ...pickTipx(combinedGrids) } };
 }
 
 /** The grid point with the most correct queries; ties go to the smallest distance. */

@@ -1,0 +1,94 @@
+// One image in, an answer out: decode -> preprocess -> encode -> score. The Worker
+// serves exactly this; `npm run eval` measures exactly this.
+import type { ImageEncoder, ImageOutput } from './encoders.js';
+import { crop, normalize as normalizePixels, preprocess, resize, shortestSideSize, type RgbImage } from './image.js';
+import type { LoadedIndex } from './index-format.js';
+import { matrix, normalizeRows, type Matrix } from './linalg.js';
+import { DEFAULT_PARAMS, scoreImage, type HyperParams, type ImageFeatures, type Method } from './scoring/methods.js';
+import { defaultShortSide, SegmentationAccumulator, slidingWindows, type SegmentationOptions } from './scoring/segment.js';
+
+export type MethodChoice = Method | 'auto';
+
+export interface LabelScore {
+  label: string;
+  /** Softmax probability over all classes. */
+  score: number;
+  logit: number;
+}
+
+export class Pipeline {
+  constructor(
+    readonly encoder: ImageEncoder,
+    readonly index: LoadedIndex,
+  ) {
+    if (encoder.info.embedDim !== index.manifest.model.embedDim) {
+      throw new Error(`index ${index.manifest.name} has ${index.manifest.model.embedDim}-d features, the model ${encoder.info.embedDim}-d`);
+    }
+  }
+
+  /** `auto`: combined when the index has a support set, CALIP otherwise. */
+  resolveMethod(method: MethodChoice): Method {
+    if (method === 'auto') return this.index.support ? 'combined' : 'calip';
+    return method;
+  }
+
+  params(method: Method): HyperParams {
+    const p = this.index.manifest.hyperparameters.params;
+    if (method === 'calip') return { ...DEFAULT_PARAMS, ...p.calip, alpha: 0, gamma: 0 };
+    if (method === 'tipx') return { ...DEFAULT_PARAMS, ...p.tipx };
+    if (method === 'combined') return p.combined;
+    return DEFAULT_PARAMS;
+  }
+
+  /** Normalised image and patch embeddings of a batch of images. */
+  async features(images: RgbImage[]): Promise<ImageFeatures[]> {
+    const { imageSize: S, embedDim: D, grid } = this.encoder.info;
+    const HW = grid * grid;
+    const pixels = new Float32Array(images.length * 3 * S * S);
+    images.forEach((img, i) => pixels.set(preprocess(img, this.encoder.info.preprocess), i * 3 * S * S));
+    const out = await this.encoder.encode(pixels, ['image_embeds', 'patch_embeds']);
+    const embeds = normalizeRows(matrix(out.imageEmbeds!, images.length, D));
+    return images.map((_, i) => ({
+      embed: embeds.data.slice(i * D, (i + 1) * D),
+      patches: normalizeRows(matrix(out.patchEmbeds!.slice(i * HW * D, (i + 1) * HW * D), HW, D)),
+    }));
+  }
+
+  logits(features: ImageFeatures, method: Method, params: HyperParams = this.params(method)): Float32Array {
+    return scoreImage(method, features, this.index.textClassifier, this.index.support, params);
+  }
+
+  topK(logits: Float32Array, k: number): LabelScore[] {
+    const max = Math.max(...logits);
+    const exp = Array.from(logits, (v) => Math.exp(v - max));
+    const sum = exp.reduce((a, b) => a + b, 0);
+    return Array.from(logits, (logit, c) => ({ label: this.index.manifest.classes[c]!.name, score: exp[c]! / sum, logit }))
+      .sort((a, b) => b.logit - a.logit)
+      .slice(0, k);
+  }
+
+  /**
+   * Per-pixel classes (SCLIP slide inference) at the image's own size.
+   * `features`: 'csa' (SCLIP) or 'vanilla' (the plain last block, for comparison).
+   */
+  async segment(image: RgbImage, options: SegmentationOptions & { shortSide?: number; features?: 'csa' | 'vanilla'; queries?: Matrix; queryClass?: Int32Array } = {}): Promise<Uint16Array> {
+    const { imageSize: S, embedDim: D, grid, preprocess: pp } = this.encoder.info;
+    const shortSide = Math.max(S, options.shortSide ?? defaultShortSide(S));
+    const [w, h] = shortestSideSize(image.width, image.height, shortSide);
+    const resized = resize(image, w, h, 'bilinear');
+    const windows = slidingWindows(w, h, S, Math.max(1, Math.floor(S / 2)));
+    const output: ImageOutput = options.features === 'vanilla' ? 'patch_embeds' : 'csa_patch_embeds';
+    const queries = options.queries ?? this.index.queries;
+    const acc = new SegmentationAccumulator(w, h, S, grid, queries);
+    const batch = 8;
+    for (let i = 0; i < windows.length; i += batch) {
+      const chunk = windows.slice(i, i + batch);
+      const pixels = new Float32Array(chunk.length * 3 * S * S);
+      chunk.forEach((win, k) => pixels.set(normalizePixels(crop(resized, win.left, win.top, S, S), pp.mean, pp.std), k * 3 * S * S));
+      const out = await this.encoder.encode(pixels, [output]);
+      const feats = output === 'patch_embeds' ? out.patchEmbeds! : out.csaPatchEmbeds!;
+      chunk.forEach((win, k) => acc.addWindow(win, normalizeRows(matrix(feats.slice(k * grid * grid * D, (k + 1) * grid * grid * D), grid * grid, D))));
+    }
+    return acc.labels(image.width, image.height, options.queryClass ?? this.index.queryClass, this.index.manifest.counts.classes, options);
+  }
+}
