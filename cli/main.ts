@@ -2,6 +2,7 @@
 import { UsageError, type Command, type Io } from './args.js';
 import { convert } from './commands/convert.js';
 import { embed } from './commands/embed.js';
+import { evaluate } from './commands/eval.js';
 import { indexBuild } from './commands/index-build.js';
 import { shapesGenerator } from './commands/shapes-generator.js';
 import { verify } from './commands/verify.js';
@@ -10,7 +11,7 @@ import { tinyCheckpoint } from './commands/tiny-checkpoint.js';
 import { tokenize } from './commands/tokenize.js';
 import { tune } from './commands/tune.js';
 
-export const COMMANDS: Command[] = [convert, indexBuild, verify, tokenize, embed, score, tune, shapesGenerator, tinyCheckpoint];
+export const COMMANDS: Command[] = [convert, indexBuild, verify, tokenize, embed, score, tune, evaluate, shapesGenerator, tinyCheckpoint];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -45,6 +45,8 @@ export interface BuildOptions {
   generationSize?: number;
   maxTuneQueries: number;
   log: (line: string) => void;
+  /** Progress bars on stderr (default true). */
+  progress?: boolean;
 }
 
 interface SupportItem {
@@ -72,6 +74,7 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
     timings[stage] = (Date.now() - t) / 1000;
     return r;
   };
+  const stream = o.progress === false ? null : process.stderr;
   const classes = readClassList(o.classes);
   const templates = o.templates ? readTemplates(o.templates) : DEFAULT_TEMPLATES;
   const descriptions = o.descriptions ? readDescriptions(o.descriptions, classes) : new Map<number, string[]>();
@@ -89,7 +92,7 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
         ...classes.flatMap((_, i) => descriptions.get(i) ?? []),
         ...classes.map((c) => fillTemplate(SUS_PHOTO_PROMPT, c.name)),
       ];
-      const progress = new Progress('encoding prompts', texts.length, 'prompts');
+      const progress = new Progress('encoding prompts', texts.length, 'prompts', stream);
       const embeds = await embedder.embedTexts(texts, Math.max(8, o.batch), (n) => progress.tick(n));
       progress.finish();
       const T = templates.length;
@@ -129,7 +132,7 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
       await timed('pool', async () => {
         const paths = listPool(o.pool!);
         const cache = new EmbeddingCache(join(o.cacheDir, 'embeddings', embedder.modelJsonSha256.slice(0, 16)), D);
-        const pool = await embedPool(paths, embedder, cache, o.batch);
+        const pool = await embedPool(paths, embedder, cache, o.batch, stream);
         skipped.push(...pool.skipped);
         o.log(`pool: ${pool.paths.length} images (${pool.fromCache} from cache, ${pool.skipped.length} skipped)`);
         if (pool.paths.length === 0) throw new Error(`pool ${o.pool}: no image could be read`);
@@ -147,7 +150,7 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
         const generator = generatorFor(o.generator!);
         const cache = new GenerationCache(join(o.cacheDir, 'generated'));
         const size = o.generationSize ?? embedder.info.imageSize;
-        const progress = new Progress('generating support images', C * o.shots, 'images');
+        const progress = new Progress('generating support images', C * o.shots, 'images', stream);
         let fresh = 0;
         for (let label = 0; label < C; label++) {
           const prompts = o.susPrompts === 'descriptions' ? descriptions.get(label)! : [fillTemplate(SUS_PHOTO_PROMPT, classes[label]!.name)];
@@ -179,7 +182,7 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
     };
     if (items.length > 0) {
       const embedded = await timed('support', async () => {
-        const progress = new Progress('encoding support images', items.length, 'images');
+        const progress = new Progress('encoding support images', items.length, 'images', stream);
         const kept: SupportItem[] = [];
         const features: number[] = [];
         const patches: Matrix[] = [];

@@ -51,13 +51,13 @@ export interface EmbeddedPool {
   fromCache: number;
 }
 
-export async function embedPool(paths: string[], embedder: Embedder, cache: EmbeddingCache, batch: number): Promise<EmbeddedPool> {
+export async function embedPool(paths: string[], embedder: Embedder, cache: EmbeddingCache, batch: number, progressStream: NodeJS.WriteStream | null = process.stderr): Promise<EmbeddedPool> {
   const D = embedder.info.embedDim;
   const kept: { path: string; sha: string }[] = [];
   const skipped: EmbeddedPool['skipped'] = [];
   const vectors = new Map<string, Float32Array>();
   let fromCache = 0;
-  const progress = new Progress('embedding pool', paths.length, 'images');
+  const progress = new Progress('embedding pool', paths.length, 'images', progressStream);
   let pending: { path: string; sha: string; bytes: Uint8Array }[] = [];
   const flush = async () => {
     if (pending.length === 0) return;

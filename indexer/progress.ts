@@ -9,11 +9,12 @@ export class Progress {
     private readonly label: string,
     private readonly total: number,
     private readonly unit = 'items',
-    private readonly stream: NodeJS.WriteStream = process.stderr,
+    private readonly stream: NodeJS.WriteStream | null = process.stderr,
   ) {}
 
   tick(n = 1): void {
     this.done += n;
+    if (!this.stream) return;
     const now = Date.now();
     if (now - this.lastPrint < (this.stream.isTTY ? 100 : 5000) || this.done >= this.total) return;
     this.lastPrint = now;
@@ -21,6 +22,7 @@ export class Progress {
   }
 
   private print(final: boolean): void {
+    if (!this.stream) return;
     const secs = (Date.now() - this.started) / 1000;
     const rate = this.done / Math.max(secs, 1e-3);
     const eta = rate > 0 ? (this.total - this.done) / rate : 0;
