@@ -41,12 +41,16 @@ export class Pipeline {
   }
 
   /** Normalised image and patch embeddings of a batch of images. */
-  async features(images: RgbImage[]): Promise<ImageFeatures[]> {
+  async features(images: RgbImage[], timings?: { preprocess?: number; encode?: number }): Promise<ImageFeatures[]> {
     const { imageSize: S, embedDim: D, grid } = this.encoder.info;
     const HW = grid * grid;
+    let t = Date.now();
     const pixels = new Float32Array(images.length * 3 * S * S);
     images.forEach((img, i) => pixels.set(preprocess(img, this.encoder.info.preprocess), i * 3 * S * S));
+    if (timings) timings.preprocess = Date.now() - t;
+    t = Date.now();
     const out = await this.encoder.encode(pixels, ['image_embeds', 'patch_embeds']);
+    if (timings) timings.encode = Date.now() - t;
     const embeds = normalizeRows(matrix(out.imageEmbeds!, images.length, D));
     return images.map((_, i) => ({
       embed: embeds.data.slice(i * D, (i + 1) * D),

@@ -1,0 +1,60 @@
+// `nameonly publish`: uploads a model and an index to R2 under a versioned prefix: blobs
+// first, the manifest after them, the index's `current` pointer last, so a Worker never
+// sees a mix of two versions.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DATA_FILE, parseIndexManifest } from '../core/index-format.js';
+import { parseModelInfo } from '../core/model-info.js';
+import { currentKey, indexKey, modelKey } from '../core/storage-layout.js';
+
+export interface PublishTarget {
+  put(key: string, bytes: Uint8Array, contentType: string): Promise<void>;
+}
+
+/** `wrangler r2 object put`, remote or `--local` (wrangler dev's local R2). */
+export function wranglerTarget(bucket: string, local: boolean, persistTo?: string): PublishTarget {
+  const wrangler = join(new URL('../node_modules/.bin/wrangler', import.meta.url).pathname);
+  return {
+    async put(key, bytes, contentType) {
+      const dir = mkdtempSync(join(tmpdir(), 'nameonly-publish-'));
+      try {
+        const file = join(dir, 'object');
+        writeFileSync(file, bytes);
+        const args = ['r2', 'object', 'put', `${bucket}/${key}`, '--file', file, '--content-type', contentType, local ? '--local' : '--remote'];
+        if (persistTo) args.push('--persist-to', persistTo);
+        execFileSync(wrangler, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+      } catch (e) {
+        const stderr = String((e as { stderr?: Buffer }).stderr ?? '').split('\n').filter((l) => /error/i.test(l)).slice(0, 3).join(' ');
+        throw new Error(`wrangler could not upload ${key}${stderr ? `: ${stderr}` : ''}`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+export async function publish(indexDir: string, modelDir: string, target: PublishTarget, log: (l: string) => void = () => {}): Promise<{ name: string; version: string }> {
+  const manifestBytes = readFileSync(join(indexDir, 'manifest.json'));
+  const data = readFileSync(join(indexDir, DATA_FILE));
+  const manifest = parseIndexManifest(JSON.parse(manifestBytes.toString('utf8')), data.length);
+  const modelJson = readFileSync(join(modelDir, 'model.json'));
+  const modelSha = createHash('sha256').update(modelJson).digest('hex');
+  if (modelSha !== manifest.model.modelJsonSha256) throw new Error(`index ${manifest.name} was built for model ${manifest.model.name}, not for ${modelDir}`);
+  const info = parseModelInfo(JSON.parse(modelJson.toString('utf8')));
+  const { name, version } = manifest;
+  const steps: [string, Uint8Array, string][] = [
+    [modelKey(modelSha, info.files.imageEncoderQuantized), readFileSync(join(modelDir, info.files.imageEncoderQuantized)), 'application/octet-stream'],
+    [modelKey(modelSha, 'model.json'), modelJson, 'application/json'],
+    [indexKey(name, version, DATA_FILE), data, 'application/octet-stream'],
+    [indexKey(name, version, 'manifest.json'), manifestBytes, 'application/json'],
+    [currentKey(name), new TextEncoder().encode(version), 'text/plain'],
+  ];
+  for (const [key, bytes, type] of steps) {
+    log(`  put ${key} (${bytes.length} bytes)`);
+    await target.put(key, bytes, type);
+  }
+  return { name, version };
+}

@@ -1,0 +1,51 @@
+// Runs the bundled Worker in the real Workers runtime (workerd, through Miniflare).
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Miniflare } from 'miniflare';
+import { publish } from '../indexer/publish.js';
+import { tempDir } from './helpers.js';
+
+const ROOT = join(import.meta.dirname, '..');
+let bundle: string | undefined;
+
+/** `wrangler deploy --dry-run --outdir`: the exact bundle a deploy would upload. */
+export function buildWorker(): string {
+  if (!bundle) {
+    bundle = tempDir('worker-bundle');
+    execFileSync(join(ROOT, 'node_modules/.bin/wrangler'), ['deploy', '--dry-run', '--outdir', bundle], { cwd: ROOT, stdio: 'pipe', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+  }
+  return bundle;
+}
+
+export interface WorkerHandle {
+  mf: Miniflare;
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  publish(indexDir: string, modelDir: string): Promise<{ name: string; version: string }>;
+  dispose(): Promise<void>;
+}
+
+export async function startWorker(vars: Record<string, string> = {}): Promise<WorkerHandle> {
+  const dir = buildWorker();
+  const mf = new Miniflare({
+    // Listed explicitly: Miniflare's module walker refuses ORT's dynamic import().
+    modulesRoot: dir,
+    modules: [
+      { type: 'ESModule', path: join(dir, 'index.js') },
+      ...readdirSync(dir)
+        .filter((f) => f.endsWith('.wasm'))
+        .map((f) => ({ type: 'CompiledWasm' as const, path: join(dir, f) })),
+    ],
+    compatibilityDate: '2026-04-01',
+    r2Buckets: ['STORE'],
+    bindings: { DEFAULT_INDEX: 'tiny', PUBLIC: 'true', MAX_BODY_BYTES: String(10 * 2 ** 20), MAX_PIXELS: '16000000', RELOAD_CHECK_SECONDS: '0', ...vars },
+  });
+  await mf.ready;
+  const bucket = await mf.getR2Bucket('STORE');
+  return {
+    mf,
+    fetch: async (path, init) => (await mf.dispatchFetch(`http://localhost${path}`, init as never)) as unknown as Response,
+    publish: (indexDir, modelDir) => publish(indexDir, modelDir, { put: async (key, bytes) => void (await bucket.put(key, new Uint8Array(bytes).buffer)) }),
+    dispose: () => mf.dispose(),
+  };
+}

@@ -1,0 +1,109 @@
+// The HTTP API's schemas: query parameters are validated with these same definitions
+// that /openapi.json publishes.
+import { METHODS } from '../core/scoring/methods.js';
+import { HttpError } from './http.js';
+
+type ParamSchema = { type: 'integer'; minimum: number; maximum: number; default?: number } | { type: 'string'; enum?: readonly string[]; default?: string; pattern?: string };
+
+export interface ParamSpec {
+  name: string;
+  description: string;
+  schema: ParamSchema;
+}
+
+const indexParam: ParamSpec = { name: 'index', description: 'index name (default: the DEFAULT_INDEX var)', schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' } };
+
+export const CLASSIFY_PARAMS: ParamSpec[] = [
+  { name: 'top_k', description: 'labels to return', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 5 } },
+  { name: 'method', description: 'auto = combined when the index has a support set, CALIP otherwise', schema: { type: 'string', enum: ['auto', ...METHODS], default: 'auto' } },
+  indexParam,
+];
+
+export const SEGMENT_PARAMS: ParamSpec[] = [
+  { name: 'format', description: 'png: palette image of class indices at the input size; rle: run-length labels; json: labels array', schema: { type: 'string', enum: ['png', 'rle', 'json'], default: 'json' } },
+  { name: 'size', description: 'short side the image is resized to before sliding windows (default 1.5 × the model input)', schema: { type: 'integer', minimum: 16, maximum: 2048 } },
+  indexParam,
+];
+
+export const CLASSES_PARAMS: ParamSpec[] = [indexParam];
+
+export function readParams(url: URL, specs: ParamSpec[]): Record<string, string | number | undefined> {
+  const out: Record<string, string | number | undefined> = {};
+  for (const key of url.searchParams.keys()) {
+    if (!specs.some((s) => s.name === key)) throw new HttpError('invalid_parameter', `unknown parameter "${key}" (allowed: ${specs.map((s) => s.name).join(', ')})`);
+  }
+  for (const { name, schema } of specs) {
+    const raw = url.searchParams.get(name);
+    if (raw === null) {
+      out[name] = schema.default;
+      continue;
+    }
+    if (schema.type === 'integer') {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < schema.minimum || n > schema.maximum) throw new HttpError('invalid_parameter', `${name} must be an integer from ${schema.minimum} to ${schema.maximum}`);
+      out[name] = n;
+    } else {
+      if (schema.enum && !schema.enum.includes(raw)) throw new HttpError('invalid_parameter', `${name} must be one of ${schema.enum.join(', ')}`);
+      if (schema.pattern && !new RegExp(schema.pattern).test(raw)) throw new HttpError('invalid_parameter', `${name} must match ${schema.pattern}`);
+      out[name] = raw;
+    }
+  }
+  return out;
+}
+
+const errorSchema = {
+  type: 'object',
+  required: ['error'],
+  properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+};
+
+const labelsSchema = {
+  type: 'object',
+  required: ['labels', 'method', 'index', 'model', 'timings_ms'],
+  properties: {
+    labels: { type: 'array', items: { type: 'object', required: ['label', 'score', 'logit'], properties: { label: { type: 'string' }, score: { type: 'number', description: 'softmax probability' }, logit: { type: 'number' } } } },
+    method: { type: 'string', enum: METHODS },
+    index: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' } } },
+    model: { type: 'string' },
+    timings_ms: { type: 'object', properties: Object.fromEntries(['decode', 'preprocess', 'encode', 'score', 'total'].map((k) => [k, { type: 'number' }])) },
+  },
+};
+
+const imageBody = {
+  required: true,
+  content: {
+    'image/jpeg': { schema: { type: 'string', format: 'binary' } },
+    'image/png': { schema: { type: 'string', format: 'binary' } },
+    'multipart/form-data': { schema: { type: 'object', required: ['image'], properties: { image: { type: 'string', format: 'binary' } } } },
+  },
+};
+
+const errors = Object.fromEntries(
+  [
+    ['400', 'undecodable image or malformed request'],
+    ['401', 'missing API key'],
+    ['403', 'invalid API key'],
+    ['413', 'body over the size limit or image over the pixel limit'],
+    ['415', 'unsupported content type or image format'],
+    ['422', 'invalid parameter'],
+    ['503', 'model or index not available (with the reason)'],
+  ].map(([code, description]) => [code, { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]),
+);
+
+const parameters = (specs: ParamSpec[]) => specs.map((p) => ({ name: p.name, in: 'query', description: p.description, schema: p.schema }));
+
+export function openApi(): unknown {
+  const security = [{ bearer: [] }];
+  return {
+    openapi: '3.1.0',
+    info: { title: 'nameonly', version: '1', description: 'Zero-shot image classification and segmentation from class names only (CLIP, CALIP, TIP-X, SCLIP CSA).' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas: { Error: errorSchema, Classification: labelsSchema } },
+    paths: {
+      '/v1/classify': { post: { summary: 'classify an image', security, parameters: parameters(CLASSIFY_PARAMS), requestBody: imageBody, responses: { '200': { description: 'top-k labels', content: { 'application/json': { schema: { $ref: '#/components/schemas/Classification' } } } }, ...errors } } },
+      '/v1/segment': { post: { summary: 'per-pixel classes from CSA features', security, parameters: parameters(SEGMENT_PARAMS), requestBody: imageBody, responses: { '200': { description: 'label map (PNG palette image, RLE or JSON) with its legend' }, ...errors } } },
+      '/v1/classes': { get: { summary: 'the classes of an index', security, parameters: parameters(CLASSES_PARAMS), responses: { '200': { description: 'class names and synonyms' }, ...errors } } },
+      '/v1/health': { get: { summary: 'model and index state, memory', responses: { '200': { description: 'ok' }, '503': errors['503'] } } },
+      '/openapi.json': { get: { summary: 'this document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+    },
+  };
+}

@@ -1,0 +1,160 @@
+// The edge API: classify (CLIP, CALIP, TIP-X, combined) and segment (CSA) over HTTP.
+import { encode as encodePng } from 'fast-png';
+import { Router } from 'itty-router';
+import { decodeImage, ImageDecodeError } from '../core/decode.js';
+import { WORKER_MEMORY_LIMIT } from '../core/model-info.js';
+import { ScoringError, type Method } from '../core/scoring/methods.js';
+import { CLASSES_PARAMS, CLASSIFY_PARAMS, openApi, readParams, SEGMENT_PARAMS } from './api.js';
+import { checkAuth, errorResponse, HttpError, imageFromRequest, json } from './http.js';
+import { wasmHeapBytes } from './ort.js';
+import { PAGE_HTML } from './page.js';
+import { Store } from './store.js';
+
+export interface Env {
+  STORE: R2Bucket;
+  DEFAULT_INDEX: string;
+  PUBLIC?: string;
+  API_KEYS?: string;
+  MAX_BODY_BYTES?: string;
+  MAX_PIXELS?: string;
+  RELOAD_CHECK_SECONDS?: string;
+}
+
+let store: Store | undefined;
+function storeFor(env: Env): Store {
+  store ??= new Store(env.STORE, 1000 * Number(env.RELOAD_CHECK_SECONDS ?? 30));
+  return store;
+}
+
+const limits = (env: Env) => ({ body: Number(env.MAX_BODY_BYTES ?? 10 * 2 ** 20), pixels: Number(env.MAX_PIXELS ?? 16_000_000) });
+
+async function decoded(request: Request, env: Env) {
+  const { body, pixels } = limits(env);
+  const bytes = await imageFromRequest(request, body);
+  const t = Date.now();
+  try {
+    const image = decodeImage(bytes, { maxPixels: pixels });
+    return { image, decodeMs: Date.now() - t };
+  } catch (e) {
+    if (!(e instanceof ImageDecodeError)) throw e;
+    throw new HttpError(e.code === 'unsupported_media_type' ? 'unsupported_media_type' : e.code === 'too_large' ? 'payload_too_large' : 'undecodable_image', e.message);
+  }
+}
+
+/** Distinct colours for up to a few hundred classes (golden-angle hues); background grey. */
+function palette(names: string[]): [number, number, number][] {
+  return names.map((name, i) => {
+    if (name === 'background') return [96, 96, 96];
+    const h = (i * 137.508) % 360, s = 0.65, l = 0.55;
+    const f = (n: number) => {
+      const k = (n + h / 30) % 12;
+      return Math.round(255 * (l - s * Math.min(l, 1 - l) * Math.max(-1, Math.min(k - 3, 9 - k, 1))));
+    };
+    return [f(0), f(8), f(4)];
+  });
+}
+
+const router = Router();
+
+router.get('/', () => new Response(PAGE_HTML, { headers: { 'content-type': 'text/html; charset=utf-8' } }));
+router.get('/openapi.json', () => json(openApi()));
+
+router.get('/v1/health', async (_request: Request, env: Env) => {
+  const s = storeFor(env);
+  let status = 'ok', reason: string | undefined;
+  try {
+    await s.get(env.DEFAULT_INDEX);
+  } catch (e) {
+    status = 'unavailable';
+    reason = (e as Error).message;
+  }
+  const indexes = await s.snapshot();
+  const indexBytes = indexes.reduce((a, i) => a + i.bytes, 0);
+  const body = { status, reason, default_index: env.DEFAULT_INDEX, indexes, memory: { wasm_heap_bytes: wasmHeapBytes(), index_bytes: indexBytes, total_bytes: wasmHeapBytes() + indexBytes, limit_bytes: WORKER_MEMORY_LIMIT } };
+  return json(body, status === 'ok' ? 200 : 503);
+});
+
+router.get('/v1/classes', async (request: Request, env: Env) => {
+  await checkAuth(request, env.API_KEYS, env.PUBLIC === 'true');
+  const params = readParams(new URL(request.url), CLASSES_PARAMS);
+  const name = (params.index as string | undefined) ?? env.DEFAULT_INDEX;
+  const { pipeline, version } = await storeFor(env).get(name);
+  const m = pipeline.index.manifest;
+  return json({ index: { name, version }, model: m.model.name, classes: m.classes, support: m.support ? { images: m.counts.support, per_class: m.support.perClass } : null, hyperparameters: m.hyperparameters, default_method: pipeline.resolveMethod('auto') });
+});
+
+router.post('/v1/classify', async (request: Request, env: Env) => {
+  const started = Date.now();
+  await checkAuth(request, env.API_KEYS, env.PUBLIC === 'true');
+  const params = readParams(new URL(request.url), CLASSIFY_PARAMS);
+  const name = (params.index as string | undefined) ?? env.DEFAULT_INDEX;
+  const { pipeline, version } = await storeFor(env).get(name);
+  const { image, decodeMs } = await decoded(request, env);
+  const timings: { preprocess?: number; encode?: number } = {};
+  const [features] = await pipeline.features([image], timings);
+  const t = Date.now();
+  const method: Method = pipeline.resolveMethod(params.method as Method | 'auto');
+  let labels;
+  try {
+    labels = pipeline.topK(pipeline.logits(features!, method), params.top_k as number);
+  } catch (e) {
+    if (e instanceof ScoringError) throw new HttpError('invalid_parameter', `${e.message}: index ${name} has no support set`);
+    throw e;
+  }
+  const score = Date.now() - t;
+  return json({ labels, method, index: { name, version }, model: pipeline.encoder.info.name, timings_ms: { decode: decodeMs, preprocess: timings.preprocess, encode: timings.encode, score, total: Date.now() - started } });
+});
+
+router.post('/v1/segment', async (request: Request, env: Env) => {
+  const started = Date.now();
+  await checkAuth(request, env.API_KEYS, env.PUBLIC === 'true');
+  const params = readParams(new URL(request.url), SEGMENT_PARAMS);
+  const name = (params.index as string | undefined) ?? env.DEFAULT_INDEX;
+  const { pipeline, version } = await storeFor(env).get(name);
+  const { image, decodeMs } = await decoded(request, env);
+  const names = pipeline.index.manifest.classes.map((c) => c.name);
+  const t = Date.now();
+  const labels = await pipeline.segment(image, { shortSide: params.size as number | undefined });
+  const segmentMs = Date.now() - t;
+  const colours = palette(names);
+  const legend = names.map((label, index) => ({ index, label, color: colours[index] }));
+  const meta = { width: image.width, height: image.height, legend, index: { name, version }, model: pipeline.encoder.info.name, timings_ms: { decode: decodeMs, segment: segmentMs, total: Date.now() - started } };
+  if (params.format === 'png') {
+    if (names.length > 256) throw new HttpError('invalid_parameter', 'format=png holds at most 256 classes; use rle or json');
+    const png = encodePng({ width: image.width, height: image.height, data: Uint8Array.from(labels), channels: 1, depth: 8, palette: colours });
+    return new Response(png, { headers: { 'content-type': 'image/png', 'x-nameonly-legend': JSON.stringify(legend.map((l) => l.label)) } });
+  }
+  if (params.format === 'rle') {
+    const runs: number[] = [];
+    for (let i = 0; i < labels.length; ) {
+      let j = i;
+      while (j < labels.length && labels[j] === labels[i]) j++;
+      runs.push(labels[i]!, j - i);
+      i = j;
+    }
+    return json({ ...meta, rle: runs });
+  }
+  return json({ ...meta, labels: Array.from(labels) });
+});
+
+const KNOWN = { '/': 'GET', '/openapi.json': 'GET', '/v1/health': 'GET', '/v1/classes': 'GET', '/v1/classify': 'POST', '/v1/segment': 'POST' } as Record<string, string>;
+
+router.all('*', (request: Request) => {
+  const path = new URL(request.url).pathname;
+  const allowed = KNOWN[path];
+  if (allowed) throw new HttpError('method_not_allowed', `${request.method} is not allowed on ${path}; use ${allowed}`, { allow: allowed });
+  throw new HttpError('not_found', `no route ${path}`);
+});
+
+export default {
+  async fetch(request: Request, env: Env): Promise<Response> {
+    try {
+      return (await router.fetch(request, env)) as Response;
+    } catch (e) {
+      if (e instanceof HttpError) return errorResponse(e);
+      // Never a stack trace (nor a secret) in a response; the log line has the message only.
+      console.error(`internal error: ${(e as Error).message}`);
+      return errorResponse(new HttpError('internal', 'internal error while answering; see the Worker logs'));
+    }
+  },
+};

@@ -1,0 +1,56 @@
+// GET /: pick or drop an image, see the top-k with bars, a segmentation overlay, timings.
+export const PAGE_HTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>nameonly</title>
+<style>
+ body{font:15px/1.4 system-ui,sans-serif;max-width:880px;margin:2em auto;padding:0 1em;color:#222}
+ #drop{border:2px dashed #999;border-radius:8px;padding:1.5em;text-align:center;cursor:pointer}
+ #drop.over{background:#eef}
+ .row{display:flex;gap:1.5em;flex-wrap:wrap;margin-top:1em}
+ .stack{position:relative;width:256px;height:256px;image-rendering:pixelated}
+ .stack img{position:absolute;inset:0;width:256px;height:256px;object-fit:contain;image-rendering:pixelated}
+ #overlay{opacity:.55}
+ .bar{background:#4a7;height:1.1em;border-radius:3px}
+ table{border-collapse:collapse}td{padding:2px 6px}
+ .err{color:#b00}
+ small{color:#666}
+</style></head><body>
+<h1>nameonly</h1>
+<p>Zero-shot classification and segmentation from class names only. <small id="about"></small></p>
+<div id="drop">Drop an image here or <input type="file" id="file" accept="image/png,image/jpeg"></div>
+<p><label>API key (if the deployment is not public): <input id="key" type="password" size="30"></label>
+ <label>method <select id="method"><option>auto</option><option>clip</option><option>calip</option><option>tipx</option><option>combined</option></select></label></p>
+<div class="row">
+ <div class="stack"><img id="preview" alt=""><img id="overlay" alt=""></div>
+ <div><table id="labels"></table><div id="legend"></div><p id="timings"><small></small></p><p id="error" class="err"></p></div>
+</div>
+<script>
+const $ = (id) => document.getElementById(id);
+const headers = () => ($('key').value ? { authorization: 'Bearer ' + $('key').value } : {});
+fetch('/v1/classes', { headers: headers() }).then((r) => r.json()).then((c) => {
+  if (c.classes) $('about').textContent = 'Index ' + c.index.name + ' (' + c.classes.length + ' classes: ' + c.classes.map((x) => x.name).join(', ') + '), model ' + c.model + '.';
+}).catch(() => {});
+async function run(file) {
+  $('error').textContent = '';
+  $('preview').src = URL.createObjectURL(file);
+  $('overlay').removeAttribute('src');
+  const method = $('method').value;
+  const c = await fetch('/v1/classify?top_k=5&method=' + method, { method: 'POST', body: file, headers: { ...headers(), 'content-type': file.type || 'application/octet-stream' } });
+  const body = await c.json();
+  if (!c.ok) { $('error').textContent = body.error.code + ': ' + body.error.message; return; }
+  $('labels').innerHTML = body.labels.map((l) => '<tr class="label"><td>' + l.label + '</td><td style="width:200px"><div class="bar" style="width:' + Math.max(1, 200 * l.score).toFixed(0) + 'px"></div></td><td class="score">' + (100 * l.score).toFixed(1) + ' %</td></tr>').join('');
+  const t = body.timings_ms;
+  $('timings').innerHTML = '<small>' + body.method + ' · decode ' + t.decode + ' ms · preprocess ' + t.preprocess + ' ms · encode ' + t.encode + ' ms · score ' + t.score + ' ms · total ' + t.total + ' ms</small>';
+  const s = await fetch('/v1/segment?format=png', { method: 'POST', body: file, headers: { ...headers(), 'content-type': file.type || 'application/octet-stream' } });
+  if (s.ok) {
+    $('overlay').src = URL.createObjectURL(await s.blob());
+    const legend = JSON.parse(s.headers.get('x-nameonly-legend') || '[]');
+    $('legend').innerHTML = '<small>segmentation overlay: ' + legend.join(', ') + '</small>';
+  }
+}
+$('file').addEventListener('change', (e) => e.target.files[0] && run(e.target.files[0]));
+const drop = $('drop');
+drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); if (e.dataTransfer.files[0]) run(e.dataTransfer.files[0]); });
+</script></body></html>`;
