@@ -1,0 +1,205 @@
+// The Worker in the real Workers runtime (workerd via Miniflare), on the tiny model.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decode as decodePng, encode as encodePng } from 'fast-png';
+import jpeg from 'jpeg-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeImage } from '../core/decode.js';
+import { ImageEncoder } from '../core/encoders.js';
+import { DATA_FILE, loadIndex } from '../core/index-format.js';
+import { Pipeline } from '../core/pipeline.js';
+import { renderPrompt, startGeneratorServer } from '../eval/generator-server.js';
+import { buildIndex } from '../indexer/build.js';
+import { ortFor, readModelInfo } from '../models/load-model.js';
+import { modelKey } from '../core/storage-layout.js';
+import { tempDir, tinyModel } from './helpers.js';
+import { startWorker, type WorkerHandle } from './worker-harness.js';
+
+const EXAMPLES = join(import.meta.dirname, '..', 'examples');
+const { modelDir } = tinyModel('tiny-p16');
+const png = renderPrompt('a red star', 1, 64);
+const jpg = (() => {
+  const img = decodeImage(renderPrompt('a blue ring', 2, 96));
+  const rgba = new Uint8Array(96 * 96 * 4);
+  for (let i = 0; i < 96 * 96; i++) rgba.set([...img.data.subarray(i * 3, i * 3 + 3), 255], i * 4);
+  return new Uint8Array(jpeg.encode({ width: 96, height: 96, data: rgba }, 90).data);
+})();
+
+async function makeIndex(classes: string, generator?: string): Promise<string> {
+  const out = join(tempDir('windex'), 'tiny');
+  await buildIndex({ classes: join(EXAMPLES, classes), model: modelDir, out, generator, shots: 2, dedup: 0.95, susPrompts: 'photo', batch: 8, device: 'cpu', cacheDir: tempDir('wcache'), maxTuneQueries: 64, templates: join(EXAMPLES, 'shapes-templates.txt'), log: () => {}, progress: false });
+  return out;
+}
+
+/** multipart/form-data bytes, built by hand (Node's FormData does not cross into Miniflare's fetch). */
+function multipart(fields: Record<string, { bytes: Uint8Array; type: string; filename: string }>): { body: Uint8Array; type: string } {
+  const boundary = 'nameonly-test-boundary';
+  const parts: Uint8Array[] = [];
+  const text = (t: string) => new TextEncoder().encode(t);
+  for (const [name, f] of Object.entries(fields)) {
+    parts.push(text(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${f.filename}"\r\nContent-Type: ${f.type}\r\n\r\n`), f.bytes, text('\r\n'));
+  }
+  parts.push(text(`--${boundary}--\r\n`));
+  return { body: Uint8Array.from(parts.flatMap((p) => [...p])), type: `multipart/form-data; boundary=${boundary}` };
+}
+
+const post = (w: WorkerHandle, path: string, body: Uint8Array | string, type = 'image/png', headers: Record<string, string> = {}) => w.fetch(path, { method: 'POST', body: body as BodyInit, headers: { 'content-type': type, ...headers } });
+
+let withSupport: string, zeroShot: string;
+let w: WorkerHandle;
+beforeAll(async () => {
+  const gen = await startGeneratorServer();
+  withSupport = await makeIndex('shapes.txt', gen.url);
+  zeroShot = await makeIndex('shapes-segmentation.txt');
+  gen.server.close();
+  w = await startWorker();
+  await w.publish(withSupport, modelDir);
+}, 180_000);
+afterAll(async () => w?.dispose());
+
+describe('Worker routes', () => {
+  it('classify: PNG and JPEG bodies, multipart, top_k, method auto = combined with a support set', async () => {
+    for (const [body, type] of [[png, 'image/png'], [jpg, 'image/jpeg']] as const) {
+      const r = await post(w, '/v1/classify?top_k=3', body, type);
+      expect(r.status).toBe(200);
+      const j = (await r.json()) as { labels: { label: string; score: number }[]; method: string; timings_ms: Record<string, number>; index: { name: string } };
+      expect(j.labels).toHaveLength(3);
+      expect(j.method).toBe('combined');
+      expect(j.index.name).toBe('tiny');
+      expect(j.labels[0]!.score).toBeGreaterThanOrEqual(j.labels[1]!.score);
+      for (const k of ['decode', 'preprocess', 'encode', 'score', 'total']) expect(typeof j.timings_ms[k]).toBe('number');
+    }
+    const form = multipart({ image: { bytes: png, type: 'image/png', filename: 'a.png' } });
+    const m = await post(w, '/v1/classify?method=clip', form.body, form.type);
+    expect(m.status).toBe(200);
+    expect(((await m.json()) as { method: string }).method).toBe('clip');
+  });
+
+  it('the combined answer equals the scoring core’s answer on the same image (same uint8 encoder, WASM)', async () => {
+    const r = await post(w, '/v1/classify?top_k=8&method=combined', png);
+    const worker = ((await r.json()) as { labels: { label: string; logit: number }[] }).labels;
+    const info = readModelInfo(modelDir);
+    const encoder = await ImageEncoder.create(await ortFor('wasm'), readFileSync(join(modelDir, info.files.imageEncoderQuantized)), info);
+    const index = await loadIndex(JSON.parse(readFileSync(join(withSupport, 'manifest.json'), 'utf8')), readFileSync(join(withSupport, DATA_FILE)));
+    const pipeline = new Pipeline(encoder, index);
+    const [features] = await pipeline.features([decodeImage(png)]);
+    const local = pipeline.topK(pipeline.logits(features!, 'combined'), 8);
+    expect(worker.map((l) => l.label)).toEqual(local.map((l) => l.label));
+    worker.forEach((l, i) => expect(Math.abs(l.logit - local[i]!.logit)).toBeLessThan(1e-3));
+  });
+
+  it('segment: png (palette, input size), rle and json', async () => {
+    const p = await post(w, '/v1/segment?format=png', jpg, 'image/jpeg');
+    expect(p.status).toBe(200);
+    expect(p.headers.get('content-type')).toBe('image/png');
+    const img = decodePng(new Uint8Array(await p.arrayBuffer()));
+    expect([img.width, img.height]).toEqual([96, 96]);
+    expect(img.palette).toHaveLength(8);
+    expect(JSON.parse(p.headers.get('x-nameonly-legend')!)).toHaveLength(8);
+    const rle = (await (await post(w, '/v1/segment?format=rle', png)).json()) as { rle: number[]; width: number; height: number };
+    expect(rle.rle.filter((_, i) => i % 2 === 1).reduce((a, b) => a + b, 0)).toBe(64 * 64);
+    const js = (await (await post(w, '/v1/segment?format=json&size=64', png)).json()) as { labels: number[]; legend: unknown[] };
+    expect(js.labels).toHaveLength(64 * 64);
+    expect(js.labels.every((l) => l >= 0 && l < 8)).toBe(true);
+  });
+
+  it('classes, health (with memory under the tiny setup’s budget), openapi, page', async () => {
+    const c = (await (await w.fetch('/v1/classes')).json()) as { classes: { name: string }[]; support: { images: number } };
+    expect(c.classes.map((x) => x.name)).toEqual(['circle', 'square', 'triangle', 'star', 'cross', 'ring', 'heart', 'diamond']);
+    expect(c.support.images).toBe(16);
+    const h = await w.fetch('/v1/health');
+    expect(h.status).toBe(200);
+    const health = (await h.json()) as { memory: { wasm_heap_bytes: number; index_bytes: number; total_bytes: number } };
+    expect(health.memory.wasm_heap_bytes).toBeGreaterThan(0);
+    expect(health.memory.total_bytes).toBeLessThan(48 * 2 ** 20); // tiny model + index budget
+    const o = (await (await w.fetch('/openapi.json')).json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(o.openapi).toBe('3.1.0');
+    expect(Object.keys(o.paths)).toEqual(expect.arrayContaining(['/v1/classify', '/v1/segment', '/v1/classes', '/v1/health']));
+    const page = await w.fetch('/');
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await page.text()).toContain('/v1/classify');
+  });
+});
+
+describe('Worker errors: one JSON shape, the right status, never a 500 for bad input', () => {
+  const cases: [string, () => Promise<Response>, number, string][] = [
+    ['truncated PNG', () => post(w, '/v1/classify', png.subarray(0, 60)), 400, 'undecodable_image'],
+    ['truncated JPEG', () => post(w, '/v1/classify', jpg.subarray(0, 200), 'image/jpeg'), 400, 'undecodable_image'],
+    ['not an image', () => post(w, '/v1/classify', new TextEncoder().encode('hello, I am text'), 'application/octet-stream'), 415, 'unsupported_media_type'],
+    ['unsupported content type', () => post(w, '/v1/classify', 'x', 'text/plain'), 415, 'unsupported_media_type'],
+    ['huge-dimension PNG header', () => post(w, '/v1/classify', encodePng({ width: 5000, height: 5000, data: new Uint8Array(5000 * 5000), channels: 1, depth: 8 })), 413, 'payload_too_large'],
+    ['oversized body (declared)', () => post(w, '/v1/classify', new Uint8Array(11 * 2 ** 20)), 413, 'payload_too_large'],
+    ['multipart without an image field', () => { const f = multipart({ photo: { bytes: png, type: 'image/png', filename: 'a.png' } }); return post(w, '/v1/classify', f.body, f.type); }, 400, 'bad_request'],
+    ['malformed multipart', () => post(w, '/v1/classify', new TextEncoder().encode('garbage'), 'multipart/form-data; boundary=x'), 400, 'bad_request'],
+    ['bad top_k', () => post(w, '/v1/classify?top_k=0', png), 422, 'invalid_parameter'],
+    ['unknown parameter', () => post(w, '/v1/classify?topk=3', png), 422, 'invalid_parameter'],
+    ['bad method', () => post(w, '/v1/classify?method=magic', png), 422, 'invalid_parameter'],
+    ['bad format', () => post(w, '/v1/segment?format=gif', png), 422, 'invalid_parameter'],
+    ['unpublished index', () => post(w, '/v1/classify?index=nope', png), 503, 'unavailable'],
+    ['wrong method', () => w.fetch('/v1/classify'), 405, 'method_not_allowed'],
+    ['unknown route', () => w.fetch('/v2/whatever'), 404, 'not_found'],
+  ];
+  it.each(cases)('%s', async (_name, request, status, code) => {
+    const r = await request();
+    expect(r.status).toBe(status);
+    const body = (await r.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe(code);
+    expect(body.error.message).not.toMatch(/\bat .*\(.*:\d+:\d+\)/); // no stack trace
+  });
+});
+
+describe('Worker index management', () => {
+  it('hot-reloads when the current pointer moves; tipx on an index without support is a 422', async () => {
+    await w.publish(zeroShot, modelDir); // the same name "tiny": the pointer moves to the new version
+    const c = (await (await w.fetch('/v1/classes')).json()) as { classes: { name: string }[]; default_method: string };
+    expect(c.classes[0]!.name).toBe('background');
+    expect(c.default_method).toBe('calip');
+    const r = await post(w, '/v1/classify?method=tipx', png);
+    expect(r.status).toBe(422);
+    await w.publish(withSupport, modelDir);
+    expect(((await (await w.fetch('/v1/classes')).json()) as { classes: { name: string }[] }).classes[0]!.name).toBe('circle');
+  });
+
+  it('refuses an index whose model in the bucket is another model (503 with the reason)', async () => {
+    const other = await startWorker();
+    try {
+      await other.publish(withSupport, modelDir);
+      const manifest = JSON.parse(readFileSync(join(withSupport, 'manifest.json'), 'utf8'));
+      const bucket = await other.mf.getR2Bucket('STORE');
+      await bucket.put(modelKey(manifest.model.modelJsonSha256, 'model.json'), new Uint8Array(readFileSync(join(tinyModel('tiny-p8-bf16').modelDir, 'model.json'))).buffer);
+      const r = await post(other, '/v1/classify', png);
+      expect(r.status).toBe(503);
+      expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/not the model the index was built for/);
+      expect((await other.fetch('/v1/health')).status).toBe(503);
+    } finally {
+      await other.dispose();
+    }
+  });
+});
+
+describe('Worker auth', () => {
+  it('Bearer keys from the secret; 401 without, 403 wrong; keys never echoed', async () => {
+    const locked = await startWorker({ PUBLIC: 'false', API_KEYS: 'k-one, k-two-secret' });
+    try {
+      await locked.publish(withSupport, modelDir);
+      const none = await post(locked, '/v1/classify', png);
+      expect(none.status).toBe(401);
+      const wrong = await post(locked, '/v1/classify', png, 'image/png', { authorization: 'Bearer k-two' });
+      expect(wrong.status).toBe(403);
+      expect(await wrong.text()).not.toMatch(/k-one|k-two-secret/);
+      expect((await post(locked, '/v1/classify', png, 'image/png', { authorization: 'Bearer k-two-secret' })).status).toBe(200);
+      expect((await locked.fetch('/v1/classes', { headers: { authorization: 'Bearer k-one' } })).status).toBe(200);
+      expect((await locked.fetch('/v1/health')).status).toBe(200); // health stays open
+    } finally {
+      await locked.dispose();
+    }
+    const noKeys = await startWorker({ PUBLIC: 'false' });
+    try {
+      await noKeys.publish(withSupport, modelDir);
+      const r = await post(noKeys, '/v1/classify', png, 'image/png', { authorization: 'Bearer x' });
+      expect(r.status).toBe(503);
+    } finally {
+      await noKeys.dispose();
+    }
+  });
+});
