@@ -4,6 +4,7 @@ import { convert } from './commands/convert.js';
 import { embed } from './commands/embed.js';
 import { evaluate } from './commands/eval.js';
 import { indexBuild } from './commands/index-build.js';
+import { publishCommand } from './commands/publish.js';
 import { shapesGenerator } from './commands/shapes-generator.js';
 import { start } from './commands/start.js';
 import { verify } from './commands/verify.js';
@@ -12,7 +13,7 @@ import { tinyCheckpoint } from './commands/tiny-checkpoint.js';
 import { tokenize } from './commands/tokenize.js';
 import { tune } from './commands/tune.js';
 
-export const COMMANDS: Command[] = [start, convert, indexBuild, verify, tokenize, embed, score, tune, evaluate, shapesGenerator, tinyCheckpoint];
+export const COMMANDS: Command[] = [start, convert, indexBuild, verify, publishCommand, tokenize, embed, score, tune, evaluate, shapesGenerator, tinyCheckpoint];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

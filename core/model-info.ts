@@ -21,7 +21,6 @@ export interface ModelInfo {
   format: typeof MODEL_FORMAT;
   schemaVersion: typeof MODEL_SCHEMA_VERSION;
   name: string;
-  createdAt: string;
   source: { dtype: string; parameters: number };
   embedDim: number;
   imageSize: number;

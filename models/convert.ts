@@ -52,7 +52,6 @@ export function convertCheckpoint(checkpointDir: string, outDir: string, log: (l
     format: MODEL_FORMAT,
     schemaVersion: MODEL_SCHEMA_VERSION,
     name: basename(resolve(checkpointDir)),
-    createdAt: new Date().toISOString(),
     source: { dtype: ck.sourceDtype, parameters: parameterCount(ck) },
     embedDim: c.projectionDim,
     imageSize: c.vision.imageSize,

@@ -1,30 +1,30 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ImageEncoder } from '../../core/encoders.js';
-import { DATA_FILE, loadIndex } from '../../core/index-format.js';
-import { Pipeline } from '../../core/pipeline.js';
-import { startGeneratorServer } from '../../eval/generator-server.js';
+import { renderPrompt, startGeneratorServer } from '../../eval/generator-server.js';
 import { SHAPES_CHECKPOINT } from '../../eval/run.js';
-import { randomScene } from '../../eval/shapes-world.js';
 import { buildIndex } from '../../indexer/build.js';
+import { publish, wranglerTarget } from '../../indexer/publish.js';
 import { convertCheckpoint } from '../../models/convert.js';
-import { ortFor, readModelInfo } from '../../models/load-model.js';
-import { parse, type Command } from '../args.js';
+import { parse, positiveInt, type Command, type Io } from '../args.js';
 
-const EXAMPLES = new URL('../../examples/', import.meta.url).pathname;
+const ROOT = new URL('../../', import.meta.url).pathname;
+const EXAMPLES = join(ROOT, 'examples');
 
 export const start: Command = {
   name: 'start',
-  summary: 'the demo: build the embedded shapes-world default and classify a few fresh images',
-  usage: `nameonly start [--model <checkpoint-dir>] [--classes names.txt] [--work .nameonly/default]
+  summary: 'the demo: build the embedded shapes-world default and serve it with wrangler dev',
+  usage: `nameonly start [--model <checkpoint-dir>] [--classes names.txt] [--port 8787] [--work .nameonly/default] [--check]
    (also: npm start)
 
-With no arguments: converts the embedded shapes-clip (a small CLIP trained on a synthetic
-world of coloured shapes — it knows nothing else), builds an index of the eight shapes with
-16 generated support images per class, then classifies and segments fresh renders through the
-same pipeline the Worker serves. --model points it at a real HF CLIP checkpoint folder.`,
+With no arguments: converts the embedded shapes-clip (a small CLIP trained on a synthetic world
+of coloured shapes — it knows nothing else), builds an index "shapes" of the eight shape names
+with 16 support images per class generated from the names, publishes both to wrangler dev's local
+R2, starts the Worker (wrangler dev, PUBLIC=true) and checks it with one request.
+--model points it at a real HF CLIP checkpoint folder (with --classes; no generated support set).
+--check stops after that first request (for tests).`,
   async run(argv, io) {
-    const { values } = parse(argv, { model: { type: 'string' }, classes: { type: 'string' }, work: { type: 'string' } });
+    const { values } = parse(argv, { model: { type: 'string' }, classes: { type: 'string' }, work: { type: 'string' }, port: { type: 'string' }, check: { type: 'boolean' } });
     const work = values.work ?? join('.nameonly', 'default');
     const checkpoint = values.model ?? SHAPES_CHECKPOINT;
     const isDefault = !values.model;
@@ -38,6 +38,7 @@ same pipeline the Worker serves. --model points it at a real HF CLIP checkpoint 
         classes: values.classes ?? join(EXAMPLES, 'shapes.txt'),
         model: modelDir,
         out: indexDir,
+        name: 'shapes',
         templates: isDefault ? join(EXAMPLES, 'shapes-templates.txt') : undefined,
         generator: generator?.url,
         shots: 16,
@@ -52,24 +53,54 @@ same pipeline the Worker serves. --model points it at a real HF CLIP checkpoint 
     } finally {
       generator?.server.close();
     }
-    if (!existsSync(join(indexDir, 'manifest.json'))) return 1;
-    const info = readModelInfo(modelDir);
-    const encoder = await ImageEncoder.create(await ortFor('wasm'), readFileSync(join(modelDir, info.files.imageEncoderQuantized)), info);
-    const index = await loadIndex(JSON.parse(readFileSync(join(indexDir, 'manifest.json'), 'utf8')), readFileSync(join(indexDir, DATA_FILE)));
-    const pipeline = new Pipeline(encoder, index);
-    io.out(`\nClassifying fresh renders with the Worker's pipeline (uint8 encoder, WASM), method ${pipeline.resolveMethod('auto')}:`);
-    let correct = 0;
-    for (let i = 0; i < 8; i++) {
-      const scene = randomScene(4242 + i, 1);
-      const truth = `${scene.objects[0]!.colour} ${scene.objects[0]!.shape}`;
-      const [features] = await pipeline.features([scene.image]);
-      const top = pipeline.topK(pipeline.logits(features!, pipeline.resolveMethod('auto')), 3);
-      if (truth.endsWith(top[0]!.label)) correct++;
-      io.out(`  ${`${truth} (${scene.background})`.padEnd(30)} -> ${top.map((t) => `${t.label} ${(100 * t.score).toFixed(0)}%`).join(', ')}`);
+    const sample = join(work, 'sample.png');
+    writeFileSync(sample, renderPrompt('A photo of a large red star.', 7, 64));
+    const state = join(work, 'wrangler-state');
+    io.err('publishing to the local R2 of wrangler dev...');
+    await publish(indexDir, modelDir, wranglerTarget('nameonly', true, state), io.err);
+    const port = positiveInt(values.port, '--port', 8787);
+    const server = await serve(port, state, io);
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      const answer = await fetch(`${url}/v1/classify?top_k=3`, { method: 'POST', body: readFileSync(sample), headers: { 'content-type': 'image/png' } });
+      const body = (await answer.json()) as { labels?: { label: string; score: number }[]; error?: { message: string } };
+      if (!answer.ok || !body.labels) throw new Error(`the Worker answered ${answer.status}: ${body.error?.message}`);
+      io.out(`
+nameonly is serving the ${isDefault ? 'shapes-world default' : checkpoint} at ${url}  (page: ${url}/)
+${isDefault ? 'The default model knows only a synthetic world of coloured shapes (circle, square, triangle, star,\ncross, ring, heart, diamond in eight colours); point it at a real CLIP with --model <checkpoint-dir>.\n' : ''}
+  curl -s -X POST --data-binary @${sample} -H 'content-type: image/png' '${url}/v1/classify?top_k=3'
+  -> ${body.labels.map((l) => `${l.label} ${(100 * l.score).toFixed(0)}%`).join(', ')}
+  curl -s -X POST --data-binary @${sample} -H 'content-type: image/png' '${url}/v1/segment?format=json'
+  curl -s ${url}/v1/health
+${values.check ? '' : '\nCtrl-C stops it.'}`);
+      if (!values.check) await new Promise<void>((resolve) => server.on('exit', () => resolve()));
+      return 0;
+    } finally {
+      if (server.exitCode === null) server.kill('SIGTERM');
     }
-    io.out(`  ${correct}/8 right (the full accuracy tables: npm run eval)`);
-    io.out('\nServe it over HTTP: the Worker (wrangler dev) is the next milestone; until then this command and `npm run eval` run the same pipeline in Node.');
-    await encoder.release();
-    return 0;
   },
 };
+
+/** `wrangler dev` on the local R2 the index was published to; resolves once /v1/health answers. */
+async function serve(port: number, persistTo: string, io: Io): Promise<ChildProcess> {
+  // wrangler needs Node 22: the project's own (npm package "node"), whatever runs this command.
+  const local = join(ROOT, 'node_modules/.bin/node');
+  const node = existsSync(local) ? local : process.execPath;
+  const args = [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persistTo, '--var', 'PUBLIC:true', '--show-interactive-dev-session=false', '--log-level', 'warn'];
+  io.err(`starting wrangler dev on port ${port}...`);
+  const child = spawn(node, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  process.once('SIGINT', () => child.kill('SIGINT'));
+  for (let i = 0; i < 240; i++) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited: ${stderr.trim().split('\n').slice(-5).join(' ')}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/v1/health`)).ok) return child;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  child.kill('SIGTERM');
+  throw new Error(`wrangler dev did not answer on port ${port} within 2 minutes`);
+}
