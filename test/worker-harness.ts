@@ -20,12 +20,14 @@ export function buildWorker(): string {
 
 export interface WorkerHandle {
   mf: Miniflare;
+  /** Where it listens (with listen = true). */
+  url: string;
   fetch(path: string, init?: RequestInit): Promise<Response>;
   publish(indexDir: string, modelDir: string): Promise<{ name: string; version: string }>;
   dispose(): Promise<void>;
 }
 
-export async function startWorker(vars: Record<string, string> = {}): Promise<WorkerHandle> {
+export async function startWorker(vars: Record<string, string> = {}, listen = false): Promise<WorkerHandle> {
   const dir = buildWorker();
   const mf = new Miniflare({
     // Listed explicitly: Miniflare's module walker refuses ORT's dynamic import().
@@ -37,13 +39,16 @@ export async function startWorker(vars: Record<string, string> = {}): Promise<Wo
         .map((f) => ({ type: 'CompiledWasm' as const, path: join(dir, f) })),
     ],
     compatibilityDate: '2026-04-01',
+    ...(listen ? { host: '127.0.0.1', port: 0 } : {}),
     r2Buckets: ['STORE'],
     bindings: { DEFAULT_INDEX: 'tiny', PUBLIC: 'true', MAX_BODY_BYTES: String(10 * 2 ** 20), MAX_PIXELS: '16000000', RELOAD_CHECK_SECONDS: '0', ...vars },
   });
   await mf.ready;
   const bucket = await mf.getR2Bucket('STORE');
+  const url = (await mf.ready).toString().replace(/\/$/, '');
   return {
     mf,
+    url,
     fetch: async (path, init) => (await mf.dispatchFetch(`http://localhost${path}`, init as never)) as unknown as Response,
     publish: (indexDir, modelDir) => publish(indexDir, modelDir, { put: async (key, bytes) => void (await bucket.put(key, new Uint8Array(bytes).buffer)) }),
     dispose: () => mf.dispose(),

@@ -96,6 +96,7 @@ describe('Worker routes', () => {
     expect([img.width, img.height]).toEqual([96, 96]);
     expect(img.palette).toHaveLength(8);
     expect(JSON.parse(p.headers.get('x-nameonly-legend')!)).toHaveLength(8);
+    expect(JSON.parse(p.headers.get('x-nameonly-legend')!)[0]).toEqual({ label: 'circle', color: img.palette![0] });
     const rle = (await (await post(w, '/v1/segment?format=rle', png)).json()) as { rle: number[]; width: number; height: number };
     expect(rle.rle.filter((_, i) => i % 2 === 1).reduce((a, b) => a + b, 0)).toBe(64 * 64);
     const js = (await (await post(w, '/v1/segment?format=json&size=64', png)).json()) as { labels: number[]; legend: unknown[] };

@@ -122,7 +122,7 @@ router.post('/v1/segment', async (request: Request, env: Env) => {
   if (params.format === 'png') {
     if (names.length > 256) throw new HttpError('invalid_parameter', 'format=png holds at most 256 classes; use rle or json');
     const png = encodePng({ width: image.width, height: image.height, data: Uint8Array.from(labels), channels: 1, depth: 8, palette: colours });
-    return new Response(png, { headers: { 'content-type': 'image/png', 'x-nameonly-legend': JSON.stringify(legend.map((l) => l.label)) } });
+    return new Response(png, { headers: { 'content-type': 'image/png', 'x-nameonly-legend': JSON.stringify(legend.map((l) => ({ label: l.label, color: l.color }))) } });
   }
   if (params.format === 'rle') {
     const runs: number[] = [];

@@ -45,7 +45,7 @@ async function run(file) {
   if (s.ok) {
     $('overlay').src = URL.createObjectURL(await s.blob());
     const legend = JSON.parse(s.headers.get('x-nameonly-legend') || '[]');
-    $('legend').innerHTML = '<small>segmentation overlay: ' + legend.join(', ') + '</small>';
+    $('legend').innerHTML = '<small>segmentation overlay: ' + legend.map((l) => '<span style="display:inline-block;width:.8em;height:.8em;background:rgb(' + l.color.join(',') + ')"></span> ' + l.label).join(', ') + '</small>';
   }
 }
 $('file').addEventListener('change', (e) => e.target.files[0] && run(e.target.files[0]));

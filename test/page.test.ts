@@ -1,0 +1,58 @@
+// The web page in real headless Chromium (Debian's chromium, driven by playwright-core):
+// upload an image, read the rendered top-k, see the segmentation overlay arrive.
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderPrompt, startGeneratorServer } from '../eval/generator-server.js';
+import { buildIndex } from '../indexer/build.js';
+import { tempDir, tinyModel } from './helpers.js';
+import { startWorker, type WorkerHandle } from './worker-harness.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+// CI installs chromium (.ci/run); a developer machine without it skips this file, CI never does.
+const available = existsSync(CHROMIUM) || process.env.CI === 'true';
+
+describe.skipIf(!available)('web page in Chromium', () => {
+  let worker: WorkerHandle;
+  let browser: Browser;
+  beforeAll(async () => {
+    const { modelDir } = tinyModel('tiny-p16');
+    const gen = await startGeneratorServer();
+    const out = join(tempDir('pindex'), 'tiny');
+    const examples = join(import.meta.dirname, '..', 'examples');
+    await buildIndex({ classes: join(examples, 'shapes.txt'), model: modelDir, out, generator: gen.url, shots: 2, dedup: 0.95, susPrompts: 'photo', batch: 8, device: 'cpu', cacheDir: tempDir('pcache'), maxTuneQueries: 64, templates: join(examples, 'shapes-templates.txt'), log: () => {}, progress: false });
+    gen.server.close();
+    worker = await startWorker({}, true);
+    await worker.publish(out, modelDir);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  }, 180_000);
+  afterAll(async () => {
+    await browser?.close();
+    await worker?.dispose();
+  });
+
+  it('uploads an image and shows the top-k with bars, timings and a segmentation overlay', { timeout: 120_000 }, async () => {
+    const page = await browser.newPage();
+    await page.goto(`${worker.url}/`);
+    await expect.poll(() => page.textContent('#about')).toMatch(/8 classes: circle, square/);
+    const file = join(tempDir('upload'), 'star.png');
+    writeFileSync(file, renderPrompt('a large red star', 3, 64));
+    await page.setInputFiles('#file', file);
+    await page.waitForSelector('tr.label');
+    const rows = await page.$$eval('tr.label', (trs) => trs.map((tr) => [tr.children[0]!.textContent, tr.querySelector('.score')!.textContent]));
+    expect(rows).toHaveLength(5);
+    const names = ['circle', 'square', 'triangle', 'star', 'cross', 'ring', 'heart', 'diamond'];
+    for (const [label, score] of rows) {
+      expect(names).toContain(label);
+      expect(score).toMatch(/^\d+\.\d %$/);
+    }
+    expect(await page.textContent('#timings')).toMatch(/combined · decode \d+ ms .* total \d+ ms/);
+    await page.waitForFunction(() => (document.getElementById('overlay') as HTMLImageElement).complete && (document.getElementById('overlay') as HTMLImageElement).naturalWidth === 64);
+    expect(await page.textContent('#legend')).toMatch(/segmentation overlay: circle, square/);
+    expect(await page.textContent('#error')).toBe('');
+  });
+});
