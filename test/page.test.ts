@@ -52,7 +52,7 @@ describe.skipIf(!available)('web page in Chromium', () => {
     }
     expect(await page.textContent('#timings')).toMatch(/combined · decode \d+ ms .* total \d+ ms/);
     await page.waitForFunction(() => (document.getElementById('overlay') as HTMLImageElement).complete && (document.getElementById('overlay') as HTMLImageElement).naturalWidth === 64);
-    expect(await page.textContent('#legend')).toMatch(/segmentation overlay: circle, square/);
+    expect(await page.textContent('#legend')).toMatch(/segmentation overlay:\s+circle,\s+square/);
     expect(await page.textContent('#error')).toBe('');
   });
 });
