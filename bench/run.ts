@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ImageEncoder, type OrtModule } from '../core/encoders.js';
+import { quantizeRowsU8 } from '../core/compact.js';
 import { normalizeRows, matrix, type Matrix } from '../core/linalg.js';
 import { CALIP_DEFAULTS } from '../core/scoring/calip.js';
 import { scoreImage, type Method } from '../core/scoring/methods.js';
@@ -116,9 +117,14 @@ function benchScoring(): void {
   const params = { ...CALIP_DEFAULTS, alpha: 1, beta: 5.5, gamma: 0.3 };
   console.log('| method | ms / image |');
   console.log('|---|---|');
+  const stored = { ...support, logQ: quantizeRowsU8(support.logQ) }; // the index's (and the Worker's) form
   for (const method of ['clip', 'calip', 'tipx', 'combined'] as Method[]) {
     const ms = timeIt(() => scoreImage(method, image, W, method === 'clip' || method === 'calip' ? null : support, params));
     console.log(`| ${method} | ${ms.toFixed(2)} |`);
+    if (method === 'tipx' || method === 'combined') {
+      const msStored = timeIt(() => scoreImage(method, image, W, stored, params));
+      console.log(`| ${method}, uint8 log q as stored | ${msStored.toFixed(2)} |`);
+    }
   }
   compareSupportStorage(W, support, image, params);
 }

@@ -43,3 +43,25 @@ export function dequantizeRowsU8(q: RowsU8): Matrix {
   for (let r = 0; r < q.rows; r++) for (let c = 0; c < q.cols; c++) data[r * q.cols + c] = q.offsets[r]! + q.scales[r]! * q.values[r * q.cols + c]!;
   return { data, rows: q.rows, cols: q.cols };
 }
+
+/** For each row r: Σ_c v_c · row_r[c] = offset_r · Σv + scale_r · Σ_c v_c u_rc, straight from the bytes. */
+export function rowsU8Dot(q: RowsU8, v: Float32Array): Float32Array {
+  if (v.length !== q.cols) throw new Error(`rowsU8Dot: vector of ${v.length}, rows of ${q.cols}`);
+  let vSum = 0;
+  for (const x of v) vSum += x;
+  const out = new Float32Array(q.rows);
+  const u = q.values, C = q.cols;
+  for (let r = 0; r < q.rows; r++) {
+    const o = r * C;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, c = 0;
+    for (; c + 3 < C; c += 4) {
+      s0 += v[c]! * u[o + c]!;
+      s1 += v[c + 1]! * u[o + c + 1]!;
+      s2 += v[c + 2]! * u[o + c + 2]!;
+      s3 += v[c + 3]! * u[o + c + 3]!;
+    }
+    for (; c < C; c++) s0 += v[c]! * u[o + c]!;
+    out[r] = q.offsets[r]! * vSum + q.scales[r]! * (s0 + s1 + s2 + s3);
+  }
+  return out;
+}

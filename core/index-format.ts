@@ -153,13 +153,11 @@ export async function loadIndex(manifestValue: unknown, data: Uint8Array): Promi
     const M = manifest.counts.support;
     const logQBytes = view(data, b.supportLogQ!);
     const meta = new Float32Array(ownBuffer(logQBytes.subarray(M * C))); // offsets [M], scales [M]
-    const logQ = new Float32Array(M * C);
-    for (let j = 0; j < M; j++) for (let c = 0; c < C; c++) logQ[j * C + c] = meta[j]! + meta[M + j]! * logQBytes[j * C + c]!;
     const labels = new Int32Array(ownBuffer(view(data, b.supportLabels!)));
     support = {
       features: { data: floats(data, b.supportFeatures!), rows: M, cols: D },
       labels,
-      logQ: { data: logQ, rows: M, cols: C },
+      logQ: { values: logQBytes.slice(0, M * C), offsets: meta.slice(0, M), scales: meta.slice(M), rows: M, cols: C },
       weights: classBalanceWeights(labels, C),
       numClasses: C,
     };

@@ -158,3 +158,14 @@ describe('methods', () => {
     expect(Math.hypot(...normalize(Float32Array.of(3, 4)))).toBeCloseTo(1, 6);
   });
 });
+
+describe('compact log q', () => {
+  it('uint8 rows give TIP-X logits within 0.05 of float32 (the stored form the Worker scores with)', async () => {
+    const { quantizeRowsU8 } = await import('../core/compact.js');
+    const W = randomUnitRows(10, 16, 61), F = randomUnitRows(40, 16, 62), f = randomUnitRows(1, 16, 63).data;
+    const support = prepareSupport(F, Int32Array.from({ length: 40 }, (_, i) => i % 10), W);
+    const compact = { ...support, logQ: quantizeRowsU8(support.logQ) };
+    const params = { alpha: 2, beta: 5.5, gamma: 3 };
+    close(tipxLogits(f, W, compact, params), tipxLogits(f, W, support, params), 0.05);
+  });
+});

@@ -1,6 +1,7 @@
 // TIP-X (Udandarao et al., SuS-X, ICCV 2023, Sec. 3.2, Eqs. 4-8): scores an image
 // against a labelled support set with image-image affinities (Tip-Adapter's cache)
 // and the similarity of class-probability signatures (KL divergence).
+import { dequantizeRowsU8, rowsU8Dot, type RowsU8 } from '../compact.js';
 import { dot, logSoftmax, matVec, type Matrix } from '../linalg.js';
 import { LOGIT_SCALE } from './zeroshot.js';
 
@@ -22,8 +23,8 @@ export interface SupportSet {
   features: Matrix;
   /** y [M], class index of each support image. */
   labels: Int32Array;
-  /** log q [M,C]. */
-  logQ: Matrix;
+  /** log q [M,C]: float32 in the indexer, per-row uint8 as stored in the index (4× smaller, faster). */
+  logQ: Matrix | RowsU8;
   /**
    * Weight of each support image in the one-hot L: K̄/K_c, with K_c the images of its
    * class and K̄ the mean over classes that have images. Balanced sets: all 1, so the
@@ -46,7 +47,7 @@ export function classBalanceWeights(labels: Int32Array, numClasses: number): Flo
 }
 
 /** Precomputation for the indexer: features normalised by the caller, W [C,D]. */
-export function prepareSupport(features: Matrix, labels: Int32Array, W: Matrix): SupportSet {
+export function prepareSupport(features: Matrix, labels: Int32Array, W: Matrix): SupportSet & { logQ: Matrix } {
   if (features.rows !== labels.length) throw new Error(`support: ${features.rows} features but ${labels.length} labels`);
   const C = W.rows;
   const logQ = new Float32Array(features.rows * C);
@@ -73,7 +74,8 @@ export function tipxAffinities(f: Float32Array, fDotW: Float32Array, support: Su
   const p = logP.map(Math.exp);
   let negEntropy = 0;
   for (let c = 0; c < C; c++) negEntropy += p[c]! * logP[c]!;
-  const kl = matVec(support.logQ, p).map((crossEntropy) => Math.max(0, negEntropy - crossEntropy));
+  const crossEntropy = 'values' in support.logQ ? rowsU8Dot(support.logQ, p) : matVec(support.logQ, p);
+  const kl = crossEntropy.map((ce) => Math.max(0, negEntropy - ce));
   return { affinity, kl };
 }
 
@@ -121,4 +123,9 @@ export function tipxLogits(f: Float32Array, W: Matrix, support: SupportSet, para
   for (let c = 0; c < W.rows; c++) fDotW[c] = dot(f, 0, W.data, c * W.cols, W.cols);
   const { affinity, kl } = tipxAffinities(f, fDotW, support);
   return addTipx(fDotW.map((v) => LOGIT_SCALE * v), tipxTerms(affinity, kl, support, params.beta), params);
+}
+
+/** log q as a float matrix (the tuner's batched products need one). */
+export function logQMatrix(support: SupportSet): Matrix {
+  return 'values' in support.logQ ? dequantizeRowsU8(support.logQ) : support.logQ;
 }

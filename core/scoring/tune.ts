@@ -8,7 +8,7 @@
 import { argmax, matMulABt, type Matrix } from '../linalg.js';
 import { CALIP_DEFAULTS, calipTerms, type CalipParams } from './calip.js';
 import { type HyperParams, type ImageFeatures } from './methods.js';
-import { SIGNATURE_TEMPERATURE, tipxAffinities, tipxTerms, type SupportSet, type TipxParams } from './tipx.js';
+import { logQMatrix, SIGNATURE_TEMPERATURE, tipxAffinities, tipxTerms, type SupportSet, type TipxParams } from './tipx.js';
 import { LOGIT_SCALE } from './zeroshot.js';
 
 export const GRIDS = {
@@ -104,7 +104,7 @@ export function tuneHyperparameters(W: Matrix, support: SupportSet, options: Tun
       negEntropy[i]! += p[off + c]! * logp;
     }
   }
-  const crossEntropy = gemm({ data: p, rows: Q, cols: C }, support.logQ); // Σ_c p_c log q_jc, [Q,M]
+  const crossEntropy = gemm({ data: p, rows: Q, cols: C }, logQMatrix(support)); // Σ_c p_c log q_jc, [Q,M]
 
   const terms: QueryTerms[] = queries.map((j, i) => {
     const kl = new Float32Array(M);
