@@ -3,6 +3,8 @@
 //   npm run bench -- encoder      image encoders (node vs wasm, fp32 vs uint8) + matmul roofline
 //   npm run bench -- scoring      scoring per image at ImageNet scale + support cache storage
 //   npm run bench -- tune         name-only tuner at 1,000 classes × 16 images
+//   npm run bench -- worker       the Worker in workerd: cold start, latency, decode, heap, load run
+//                                 (BENCH_LOAD_SECONDS, default 30)
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +22,7 @@ import { ortFor, readModelInfo, type Runtime } from '../models/load-model.js';
 import { DataType } from '../models/onnx-proto.js';
 import { TINY_VARIANTS, writeTinyCheckpoint, type TinyVariant } from '../models/tiny-checkpoints.js';
 import { compareSupportStorage } from './storage.js';
+import { benchWorker } from './worker.js';
 
 const sections = process.argv.slice(2);
 const want = (name: string) => sections.length === 0 || sections.includes(name);
@@ -148,3 +151,4 @@ function benchTune(): void {
 if (want('encoder')) await benchEncoders();
 if (want('scoring')) benchScoring();
 if (want('tune')) benchTune();
+if (want('worker')) await benchWorker(Number(process.env.BENCH_LOAD_SECONDS ?? 30));
