@@ -3,6 +3,7 @@
 //   npm run bench -- encoder      image encoders (node vs wasm, fp32 vs uint8) + matmul roofline
 //   npm run bench -- scoring      scoring per image at ImageNet scale + support cache storage
 //   npm run bench -- tune         name-only tuner at 1,000 classes × 16 images
+//   npm run bench -- index        indexer at 1,000 classes × 16 shots from a 50,000-image pool
 //   npm run bench -- worker       the Worker in workerd: cold start, latency, decode, heap, load run
 //                                 (BENCH_LOAD_SECONDS, default 30)
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { ortFor, readModelInfo, type Runtime } from '../models/load-model.js';
 import { DataType } from '../models/onnx-proto.js';
 import { TINY_VARIANTS, writeTinyCheckpoint, type TinyVariant } from '../models/tiny-checkpoints.js';
 import { compareSupportStorage } from './storage.js';
+import { benchIndexer } from './indexer.js';
 import { benchWorker } from './worker.js';
 
 const sections = process.argv.slice(2);
@@ -151,4 +153,5 @@ function benchTune(): void {
 if (want('encoder')) await benchEncoders();
 if (want('scoring')) benchScoring();
 if (want('tune')) benchTune();
+if (want('index')) await benchIndexer(Number(process.env.BENCH_POOL ?? 50_000), 1000);
 if (want('worker')) await benchWorker(Number(process.env.BENCH_LOAD_SECONDS ?? 30));

@@ -186,19 +186,28 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
         const kept: SupportItem[] = [];
         const features: number[] = [];
         const patches: Matrix[] = [];
+        const take = (item: SupportItem, out: { embeds: Matrix; patches: Matrix[] }, k: number) => {
+          kept.push(item);
+          features.push(...out.embeds.data.subarray(k * D, (k + 1) * D));
+          patches.push(out.patches[k]!);
+        };
         for (let i = 0; i < items.length; i += o.batch) {
-          for (const item of items.slice(i, i + o.batch)) {
-            try {
-              const out = await embedder.embedImages([item.bytes], true);
-              kept.push(item);
-              features.push(...out.embeds.data);
-              patches.push(out.patches[0]!);
-            } catch (e) {
-              if (!(e instanceof ImageDecodeError)) throw e;
-              skipped.push({ path: 'path' in item.source ? item.source.path : `generated "${item.source.prompt}" seed ${item.source.seed}`, reason: e.message });
+          const chunk = items.slice(i, i + o.batch);
+          try {
+            const out = await embedder.embedImages(chunk.map((c) => c.bytes), true);
+            chunk.forEach((item, k) => take(item, out, k));
+          } catch {
+            // A bad image must not sink its batch: one by one, reporting the ones that fail.
+            for (const item of chunk) {
+              try {
+                take(item, await embedder.embedImages([item.bytes], true), 0);
+              } catch (e) {
+                if (!(e instanceof ImageDecodeError)) throw e;
+                skipped.push({ path: 'path' in item.source ? item.source.path : `generated "${item.source.prompt}" seed ${item.source.seed}`, reason: e.message });
+              }
             }
-            progress.tick();
           }
+          progress.tick(chunk.length);
         }
         progress.finish();
         return { kept, features: matrix(Float32Array.from(features), kept.length, D), patches };
