@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ImageEncoder, type OrtModule } from '../core/encoders.js';
 import { quantizeRowsU8 } from '../core/compact.js';
-import { normalizeRows, matrix, type Matrix } from '../core/linalg.js';
+import { normalizeRows, matrix } from '../core/linalg.js';
 import { CALIP_DEFAULTS } from '../core/scoring/calip.js';
 import { scoreImage, type Method } from '../core/scoring/methods.js';
 import { prepareSupport } from '../core/scoring/tipx.js';
@@ -22,6 +22,7 @@ import { GraphBuilder } from '../models/graph-builder.js';
 import { ortFor, readModelInfo, type Runtime } from '../models/load-model.js';
 import { DataType } from '../models/onnx-proto.js';
 import { TINY_VARIANTS, writeTinyCheckpoint, type TinyVariant } from '../models/tiny-checkpoints.js';
+import { randomUnitRows } from '../test/helpers.js';
 import { compareSupportStorage } from './storage.js';
 import { benchIndexer } from './indexer.js';
 import { benchWorker } from './worker.js';
@@ -52,22 +53,13 @@ async function timeAsync(fn: () => Promise<unknown>, minMs = 2000, minRuns = 3):
   return (performance.now() - start) / runs;
 }
 
-function randomUnit(rows: number, cols: number, seed: number): Matrix {
-  let s = seed >>> 0;
-  const data = new Float32Array(rows * cols);
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = s / 2 ** 31 - 1;
-  }
-  return normalizeRows(matrix(data, rows, cols));
-}
 
 async function matmulGflops(ort: OrtModule, n: number): Promise<number> {
   const g = new GraphBuilder('matmul');
   const a = g.input('a', DataType.FLOAT, [n, n]);
-  g.output(g.op1('MatMul', [a, g.float('b', [n, n], randomUnit(n, n, 1).data)]), 'c', [n, n]);
+  g.output(g.op1('MatMul', [a, g.float('b', [n, n], randomUnitRows(n, n, 1).data)]), 'c', [n, n]);
   const session = await ort.InferenceSession.create(g.encode());
-  const feeds = { a: new ort.Tensor('float32', randomUnit(n, n, 2).data, [n, n]) };
+  const feeds = { a: new ort.Tensor('float32', randomUnitRows(n, n, 2).data, [n, n]) };
   const ms = await timeAsync(() => session.run(feeds));
   return (2 * n ** 3) / (ms / 1000) / 1e9;
 }
@@ -96,7 +88,7 @@ async function benchEncoders(): Promise<void> {
     convertCheckpoint(ck, md);
     const info = readModelInfo(md);
     const S = info.imageSize, batch = 8;
-    const pixels = randomUnit(batch, 3 * S * S, 3).data.map((v) => v * 50);
+    const pixels = randomUnitRows(batch, 3 * S * S, 3).data.map((v) => v * 50);
     const flops = encoderFlops(variant);
     for (const runtime of ['node', 'wasm'] as const) {
       for (const quantized of [false, true]) {
@@ -115,10 +107,10 @@ async function benchEncoders(): Promise<void> {
 function benchScoring(): void {
   const C = 1000, D = 512, HW = 49, M = 16000;
   console.log(`\n## Scoring per image at ImageNet scale (C = ${C}, D = ${D}, HW = ${HW}, M = ${M}), Node ${process.version}`);
-  const W = randomUnit(C, D, 11), F = randomUnit(M, D, 12);
+  const W = randomUnitRows(C, D, 11), F = randomUnitRows(M, D, 12);
   const labels = Int32Array.from({ length: M }, (_, i) => i % C);
   const support = prepareSupport(F, labels, W);
-  const image = { embed: randomUnit(1, D, 13).data, patches: randomUnit(HW, D, 14) };
+  const image = { embed: randomUnitRows(1, D, 13).data, patches: randomUnitRows(HW, D, 14) };
   const params = { ...CALIP_DEFAULTS, alpha: 1, beta: 5.5, gamma: 0.3 };
   console.log('| method | ms / image |');
   console.log('|---|---|');
@@ -137,13 +129,13 @@ function benchScoring(): void {
 function benchTune(): void {
   const C = 1000, D = 512, K = 16;
   console.log(`\n## Name-only tuner: ${C} classes × ${K} support images, D = ${D}, no patch features (TIP-X grid)`);
-  const centers = randomUnit(C, D, 21);
-  const noise = randomUnit(C * K, D, 22);
+  const centers = randomUnitRows(C, D, 21);
+  const noise = randomUnitRows(C * K, D, 22);
   const data = new Float32Array(C * K * D);
   for (let i = 0; i < C * K; i++) for (let d = 0; d < D; d++) data[i * D + d] = centers.data[(i % C) * D + d]! + 0.8 * noise.data[i * D + d]!;
   const F = normalizeRows(matrix(data, C * K, D));
   const labels = Int32Array.from({ length: C * K }, (_, i) => i % C);
-  const W = randomUnit(C, D, 23);
+  const W = randomUnitRows(C, D, 23);
   const support = prepareSupport(F, labels, W);
   const start = performance.now();
   const result = tuneHyperparameters(W, support, { maxQueries: 1024 });

@@ -1,38 +1,27 @@
 // Worker benchmarks in workerd (Miniflare listening on loopback): cold start, latency per
 // method, 1080p JPEG decode, WASM heap, and a bounded load run (autocannon, 16 connections).
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import jpeg from 'jpeg-js';
-import { matrix, normalizeRows, type Matrix } from '../core/linalg.js';
 import { prepareSupport } from '../core/scoring/tipx.js';
 import { renderPrompt } from '../eval/generator-server.js';
 import { writeIndex } from '../indexer/write-index.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { readModelInfo } from '../models/load-model.js';
 import { TINY_VARIANTS, writeTinyCheckpoint, type TinyVariant } from '../models/tiny-checkpoints.js';
-import { tempDir } from '../test/helpers.js';
+import { randomUnitRows, tempDir } from '../test/helpers.js';
 import { startWorker } from '../test/worker-harness.js';
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-
-function randomUnit(rows: number, cols: number, seed: number): Matrix {
-  let s = seed >>> 0;
-  const data = new Float32Array(rows * cols);
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = s / 2 ** 31 - 1;
-  }
-  return normalizeRows(matrix(data, rows, cols));
-}
 
 /** A synthetic index of the given size (latency does not depend on what the vectors mean). */
 function syntheticIndex(modelDir: string, classes: number, shots: number): string {
   const info = readModelInfo(modelDir);
   const D = info.embedDim, M = classes * shots;
-  const W = randomUnit(classes, D, 1);
+  const W = randomUnitRows(classes, D, 1);
   const labels = Int32Array.from({ length: M }, (_, i) => i % classes);
-  const support = prepareSupport(randomUnit(M, D, 2), labels, W);
+  const support = prepareSupport(randomUnitRows(M, D, 2), labels, W);
   const out = join(tempDir('bench-index'), 'bench');
   const params = { beta2: 1.12, beta3: 0.02, alpha: 1, beta: 5.5, gamma: 0.3 };
   writeIndex(

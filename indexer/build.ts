@@ -84,43 +84,38 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
   o.log(`${C} classes, ${templates.length} templates, model ${embedder.info.name} (${D}-d) on ${embedder.device}`);
 
   try {
-    // Text classifier (all names × templates + descriptions) and segmentation queries (per name).
+    // Text classifier (all names × templates + descriptions), segmentation queries (one per
+    // name, template-averaged) and the SuS prompt of each class, in one batch of prompts.
     const { W, queries, queryClass, susQueries } = await timed('text', async () => {
       const names = classes.flatMap((c, label) => [c.name, ...c.synonyms].map((n) => ({ n, label })));
-      const texts = [
-        ...names.flatMap(({ n }) => templates.map((t) => fillTemplate(t, n))),
-        ...classes.flatMap((_, i) => descriptions.get(i) ?? []),
-        ...classes.map((c) => fillTemplate(SUS_PHOTO_PROMPT, c.name)),
-      ];
+      const T = templates.length;
+      const descTexts = classes.map((_, i) => descriptions.get(i) ?? []);
+      const texts = [...names.flatMap(({ n }) => templates.map((t) => fillTemplate(t, n))), ...descTexts.flat(), ...classes.map((c) => fillTemplate(SUS_PHOTO_PROMPT, c.name))];
       const progress = new Progress('encoding prompts', texts.length, 'prompts', stream);
       const embeds = await embedder.embedTexts(texts, Math.max(8, o.batch), (n) => progress.tick(n));
       progress.finish();
-      const T = templates.length;
-      const rowsOf = (start: number, count: number) => embeds.data.subarray(start * D, (start + count) * D);
-      // Per class: its names' template rows, then its descriptions.
-      const perClass: Float32Array[] = [];
-      const counts: number[] = [];
-      let descStart = names.length * T;
-      classes.forEach((c, i) => {
+      const rows = (start: number, count: number) => embeds.data.subarray(start * D, (start + count) * D);
+      const descStart = names.length * T;
+      const descOffset = descTexts.map((_, i) => descTexts.slice(0, i).reduce((a, d) => a + d.length, 0));
+      // Per class: the template rows of its names, then its descriptions.
+      const parts: Float32Array[] = [];
+      const counts = classes.map((c, i) => {
         const first = names.findIndex((x) => x.label === i);
-        const nNames = 1 + c.synonyms.length;
-        const desc = descriptions.get(i)?.length ?? 0;
-        perClass.push(rowsOf(first * T, nNames * T), rowsOf(descStart, desc));
-        descStart += desc;
-        counts.push(nNames * T + desc);
+        parts.push(rows(first * T, (1 + c.synonyms.length) * T), rows(descStart + descOffset[i]!, descTexts[i]!.length));
+        return (1 + c.synonyms.length) * T + descTexts[i]!.length;
       });
-      const all = new Float32Array(counts.reduce((a, b) => a + b, 0) * D);
-      let at = 0;
-      for (const part of perClass) (all.set(part, at), (at += part.length));
-      const W = textClassifier(matrix(all, all.length / D, D), counts);
+      const concat = (arrays: Float32Array[]) => {
+        const out = new Float32Array(arrays.reduce((a, x) => a + x.length, 0));
+        arrays.reduce((at, x) => (out.set(x, at), at + x.length), 0);
+        return out;
+      };
+      const W = textClassifier(matrix(concat(parts), counts.reduce((a, b) => a + b, 0), D), counts);
       const queries = textClassifier(matrix(embeds.data.slice(0, names.length * T * D), names.length * T, D), names.map(() => T));
-      const susStart = names.length * T + [...descriptions.values()].reduce((a, d) => a + d.length, 0);
-      let susQueries: Matrix = normalizeRows(matrix(embeds.data.slice(susStart * D, (susStart + C) * D), C, D));
-      if (o.susPrompts === 'descriptions') {
-        // The mean of the class's description embeddings.
-        const descOnly = matrix(Float32Array.from(perClass.filter((_, k) => k % 2 === 1).flatMap((p) => [...p])), [...descriptions.values()].reduce((a, d) => a + d.length, 0), D);
-        susQueries = textClassifier(descOnly, classes.map((_, i) => descriptions.get(i)!.length));
-      }
+      const nDesc = descOffset.length ? descOffset[descOffset.length - 1]! + descTexts[descTexts.length - 1]!.length : 0;
+      const susQueries =
+        o.susPrompts === 'descriptions'
+          ? textClassifier(matrix(embeds.data.slice(descStart * D, (descStart + nDesc) * D), nDesc, D), descTexts.map((d) => d.length)) // mean of the class's descriptions
+          : normalizeRows(matrix(embeds.data.slice((descStart + nDesc) * D, (descStart + nDesc + C) * D), C, D));
       return { W, queries, queryClass: Int32Array.from(names, (x) => x.label), susQueries };
     });
 

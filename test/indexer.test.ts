@@ -147,6 +147,28 @@ describe('index building on the tiny model', () => {
     expect(index.manifest.support!.sources.filter((s) => s.kind === 'shots')).toHaveLength(4);
   });
 
+  it('descriptions join the classifier and, with --sus-prompts descriptions, drive generation', async () => {
+    const dir = tempDir('desc');
+    const descriptions = join(dir, 'descriptions.json');
+    writeFileSync(descriptions, JSON.stringify({ 'red circle': ['a round red disc'], 'blue square': ['a blue box', 'a square of blue'], 'green star': ['a green five-pointed star'] }));
+    const templates = join(dir, 'templates.txt');
+    writeFileSync(templates, 'a photo of a {}.\n# comment\na {}.\n');
+    const plain = options({ templates });
+    await buildIndex(plain);
+    const o = options({ templates, descriptions, susPrompts: 'descriptions', generator: generator.url, shots: 2 });
+    await buildIndex(o);
+    const [a, b] = [await readIndex(plain.out), await readIndex(o.out)];
+    expect(b.manifest.prompts).toEqual({ templates: ['a photo of a {}.', 'a {}.'], descriptions: 4 });
+    expect(Array.from(a.textClassifier.data)).not.toEqual(Array.from(b.textClassifier.data));
+    expect(Array.from(a.queries.data)).toEqual(Array.from(b.queries.data)); // segmentation queries: names × templates only
+    const prompts = b.manifest.support!.sources.map((s) => ('prompt' in s ? s.prompt : ''));
+    expect(prompts).toEqual(['a round red disc', 'a round red disc', 'a blue box', 'a square of blue', 'a green five-pointed star', 'a green five-pointed star']);
+    writeFileSync(templates, 'a photo of a thing\n');
+    await expect(buildIndex(options({ templates }))).rejects.toThrow(/template 1 .* has no \{\}/);
+    writeFileSync(descriptions, JSON.stringify({ 'purple dog': ['x'] }));
+    await expect(buildIndex(options({ descriptions }))).rejects.toThrow(/"purple dog" is not in the class list/);
+  });
+
   it('verify detects a flipped byte and a model mismatch; the CLI exits 1', async () => {
     const o = options({ generator: generator.url, shots: 1 });
     await buildIndex(o);

@@ -4,7 +4,7 @@ import { Router } from 'itty-router';
 import { decodeImage, ImageDecodeError } from '../core/decode.js';
 import { WORKER_MEMORY_LIMIT } from '../core/model-info.js';
 import { ScoringError, type Method } from '../core/scoring/methods.js';
-import { CLASSES_PARAMS, CLASSIFY_PARAMS, openApi, readParams, SEGMENT_PARAMS } from './api.js';
+import { CLASSES_PARAMS, CLASSIFY_PARAMS, openApi, readParams, SEGMENT_PARAMS, type ParamSpec } from './api.js';
 import { checkAuth, errorResponse, HttpError, imageFromRequest, json } from './http.js';
 import { wasmHeapBytes } from './ort.js';
 import { PAGE_HTML } from './page.js';
@@ -54,6 +54,14 @@ function palette(names: string[]): [number, number, number][] {
   });
 }
 
+/** The common start of the authenticated routes: auth, parameters, the index's pipeline. */
+async function begin(request: Request, env: Env, specs: ParamSpec[]) {
+  await checkAuth(request, env.API_KEYS, env.PUBLIC === 'true');
+  const params = readParams(new URL(request.url), specs);
+  const name = (params.index as string | undefined) ?? env.DEFAULT_INDEX;
+  return { params, name, ...(await storeFor(env).get(name)) };
+}
+
 const router = Router();
 
 router.get('/', () => new Response(PAGE_HTML, { headers: { 'content-type': 'text/html; charset=utf-8' } }));
@@ -75,20 +83,14 @@ router.get('/v1/health', async (_request: Request, env: Env) => {
 });
 
 router.get('/v1/classes', async (request: Request, env: Env) => {
-  await checkAuth(request, env.API_KEYS, env.PUBLIC === 'true');
-  const params = readParams(new URL(request.url), CLASSES_PARAMS);
-  const name = (params.index as string | undefined) ?? env.DEFAULT_INDEX;
-  const { pipeline, version } = await storeFor(env).get(name);
+  const { name, pipeline, version } = await begin(request, env, CLASSES_PARAMS);
   const m = pipeline.index.manifest;
   return json({ index: { name, version }, model: m.model.name, classes: m.classes, support: m.support ? { images: m.counts.support, per_class: m.support.perClass } : null, hyperparameters: m.hyperparameters, default_method: pipeline.resolveMethod('auto') });
 });
 
 router.post('/v1/classify', async (request: Request, env: Env) => {
   const started = Date.now();
-  await checkAuth(request, env.API_KEYS, env.PUBLIC === 'true');
-  const params = readParams(new URL(request.url), CLASSIFY_PARAMS);
-  const name = (params.index as string | undefined) ?? env.DEFAULT_INDEX;
-  const { pipeline, version } = await storeFor(env).get(name);
+  const { params, name, pipeline, version } = await begin(request, env, CLASSIFY_PARAMS);
   const { image, decodeMs } = await decoded(request, env);
   const timings: { preprocess?: number; encode?: number } = {};
   const [features] = await pipeline.features([image], timings);
@@ -107,10 +109,7 @@ router.post('/v1/classify', async (request: Request, env: Env) => {
 
 router.post('/v1/segment', async (request: Request, env: Env) => {
   const started = Date.now();
-  await checkAuth(request, env.API_KEYS, env.PUBLIC === 'true');
-  const params = readParams(new URL(request.url), SEGMENT_PARAMS);
-  const name = (params.index as string | undefined) ?? env.DEFAULT_INDEX;
-  const { pipeline, version } = await storeFor(env).get(name);
+  const { params, name, pipeline, version } = await begin(request, env, SEGMENT_PARAMS);
   const { image, decodeMs } = await decoded(request, env);
   const names = pipeline.index.manifest.classes.map((c) => c.name);
   const t = Date.now();
