@@ -17,6 +17,7 @@ import { CALIP_DEFAULTS } from '../core/scoring/calip.js';
 import { scoreImage, type Method } from '../core/scoring/methods.js';
 import { prepareSupport } from '../core/scoring/tipx.js';
 import { tuneHyperparameters } from '../core/scoring/tune.js';
+import { nativeGemm } from '../indexer/native-gemm.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { GraphBuilder } from '../models/graph-builder.js';
 import { ortFor, readModelInfo, type Runtime } from '../models/load-model.js';
@@ -126,7 +127,7 @@ function benchScoring(): void {
   compareSupportStorage(W, support, image, params);
 }
 
-function benchTune(): void {
+async function benchTune(): Promise<void> {
   const C = 1000, D = 512, K = 16;
   console.log(`\n## Name-only tuner: ${C} classes × ${K} support images, D = ${D}, no patch features (TIP-X grid)`);
   const centers = randomUnitRows(C, D, 21);
@@ -137,13 +138,15 @@ function benchTune(): void {
   const labels = Int32Array.from({ length: C * K }, (_, i) => i % C);
   const W = randomUnitRows(C, D, 23);
   const support = prepareSupport(F, labels, W);
-  const start = performance.now();
-  const result = tuneHyperparameters(W, support, { maxQueries: 1024 });
-  console.log(`tuned on ${result.queries} queries in ${((performance.now() - start) / 1000).toFixed(1)} s: ${JSON.stringify(result.tipx)}`);
+  for (const [name, gemm] of [['JavaScript products', undefined], ['onnxruntime-node products (what the indexer uses)', await nativeGemm()]] as const) {
+    const start = performance.now();
+    const result = await tuneHyperparameters(W, support, { maxQueries: 1024, gemm });
+    console.log(`${name}: ${result.queries} queries in ${((performance.now() - start) / 1000).toFixed(1)} s -> ${JSON.stringify(result.tipx)}`);
+  }
 }
 
 if (want('encoder')) await benchEncoders();
 if (want('scoring')) benchScoring();
-if (want('tune')) benchTune();
+if (want('tune')) await benchTune();
 if (want('index')) await benchIndexer(Number(process.env.BENCH_POOL ?? 50_000), 1000);
 if (want('worker')) await benchWorker(Number(process.env.BENCH_LOAD_SECONDS ?? 30));

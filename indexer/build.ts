@@ -17,6 +17,7 @@ import { EmbeddingCache } from './embedding-cache.js';
 import { GenerationCache, generatorFor, seedFor } from './generator.js';
 import { readClassList, readDescriptions, readTemplates } from './inputs.js';
 import { embedPool, listPool } from './pool.js';
+import { nativeGemm } from './native-gemm.js';
 import { Progress } from './progress.js';
 import { retrieve, VectorIndex } from './retrieve.js';
 import { listShots } from './shots.js';
@@ -210,9 +211,9 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
       if (embedded.kept.length === 0) throw new Error('no support image could be decoded');
       const labels = Int32Array.from(embedded.kept, (k) => k.label);
       const prepared = prepareSupport(embedded.features, labels, W);
-      const tuned = await timed('tuning', () => {
+      const tuned = await timed('tuning', async () => {
         o.log(`tuning hyperparameters by leave-one-out over ${Math.min(labels.length, o.maxTuneQueries)} support images...`);
-        return tuneHyperparameters(W, prepared, { supportPatches: embedded.patches, maxQueries: o.maxTuneQueries });
+        return tuneHyperparameters(W, prepared, { supportPatches: embedded.patches, maxQueries: o.maxTuneQueries, gemm: await nativeGemm() });
       });
       const perClass = classes.map((_, i) => labels.filter((l) => l === i).length);
       perClass.forEach((got, i) => {

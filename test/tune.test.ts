@@ -15,7 +15,7 @@ function noisyAround(centers: Matrix, labels: number[], noise: number, seed: num
 }
 
 describe('name-only tuner (leave-one-out on the support set)', () => {
-  it('recovers planted CALIP β2, β3', () => {
+  it('recovers planted CALIP β2, β3', async () => {
     const C = 6, D = 16, M = 240, HW = 4;
     const W = randomUnitRows(C, D, 31);
     const F = randomUnitRows(M, D, 32);
@@ -26,7 +26,7 @@ describe('name-only tuner (leave-one-out on the support set)', () => {
       const logits = t.clip.map((v, c) => v + 3 * t.visualGuidedText[c]! + 0.3 * t.textAwareVisual[c]!);
       return logits.indexOf(Math.max(...logits));
     });
-    const result = tuneHyperparameters(W, prepareSupport(F, labels, W), { supportPatches: patches });
+    const result = await tuneHyperparameters(W, prepareSupport(F, labels, W), { supportPatches: patches });
     expect(result.calip.tuned).toBe(true);
     expect(result.calip.looAccuracy).toBeGreaterThan(0.97);
     expect(result.calip.looAccuracy).toBeGreaterThan(result.clip.looAccuracy);
@@ -34,25 +34,41 @@ describe('name-only tuner (leave-one-out on the support set)', () => {
     expect(Math.abs(result.calip.beta3 - 0.3)).toBeLessThanOrEqual(0.1);
   });
 
-  it('leans on the support set when the text classifier is useless, and finds it LOO-accurate', () => {
+  it('leans on the support set when the text classifier is useless, and finds it LOO-accurate', async () => {
     const C = 5, D = 16;
     const centers = randomUnitRows(C, D, 41);
     const labels = Array.from({ length: 60 }, (_, i) => i % C);
     const F = noisyAround(centers, labels, 0.4, 42);
     const W = randomUnitRows(C, D, 43); // unrelated to the classes
-    const result = tuneHyperparameters(W, prepareSupport(F, Int32Array.from(labels), W));
+    const result = await tuneHyperparameters(W, prepareSupport(F, Int32Array.from(labels), W));
     expect(result.clip.looAccuracy).toBeLessThan(0.5);
     expect(result.tipx.looAccuracy).toBeGreaterThan(0.9);
     expect(result.tipx.alpha).toBeGreaterThanOrEqual(5);
   });
 
-  it('is deterministic and caps queries with a stratified subset', () => {
+  it('is deterministic and caps queries with a stratified subset', async () => {
     const labels = Int32Array.from({ length: 50 }, (_, i) => (i < 40 ? 0 : 1 + (i % 2)));
     const q = chooseQueries(labels, 3, 9);
     expect(q).toHaveLength(9);
     expect(new Set(q.map((j) => labels[j])).size).toBe(3);
     const W = randomUnitRows(3, 8, 51), F = randomUnitRows(50, 8, 52);
     const support = prepareSupport(F, labels, W);
-    expect(tuneHyperparameters(W, support, { maxQueries: 9 })).toEqual(tuneHyperparameters(W, support, { maxQueries: 9 }));
+    expect(await tuneHyperparameters(W, support, { maxQueries: 9 })).toEqual(await tuneHyperparameters(W, support, { maxQueries: 9 }));
+  });
+});
+
+describe('native products for the tuner', () => {
+  it('onnxruntime-node A Bᵀ equals the JavaScript kernel (1e-4) and gives the same tuning', async () => {
+    const { nativeGemm } = await import('../indexer/native-gemm.js');
+    const { matMulABt } = await import('../core/linalg.js');
+    const gemm = await nativeGemm();
+    const a = randomUnitRows(37, 24, 1), b = randomUnitRows(53, 24, 2);
+    const native = await gemm(a, b), js = matMulABt(a, b);
+    expect(native.rows * native.cols).toBe(37 * 53);
+    for (let i = 0; i < js.data.length; i++) expect(Math.abs(native.data[i]! - js.data[i]!)).toBeLessThan(1e-4);
+    const W = randomUnitRows(4, 8, 3), F = randomUnitRows(40, 8, 4);
+    const support = prepareSupport(F, Int32Array.from({ length: 40 }, (_, i) => i % 4), W);
+    const r1 = await tuneHyperparameters(W, support), r2 = await tuneHyperparameters(W, support, { gemm });
+    expect(r2.tipx.looAccuracy).toBeCloseTo(r1.tipx.looAccuracy, 6);
   });
 });

@@ -20,7 +20,7 @@ Grids: ${Object.entries(GRIDS).map(([k, v]) => `${k} ${v.join('/')}`).join('; ')
     const labels = labelsOf(input.support_labels, 'support_labels', F.rows, W.rows);
     const supportPatches = input.support_patch_embeds === undefined ? undefined : patchesOf(input.support_patch_embeds, 'support_patch_embeds', F.rows, W.cols);
     const started = Date.now();
-    const result = tuneHyperparameters(W, prepareSupport(F, labels, W), { supportPatches, maxQueries: positiveInt(values['max-queries'], '--max-queries', 1024) });
+    const result = await tuneHyperparameters(W, prepareSupport(F, labels, W), { supportPatches, maxQueries: positiveInt(values['max-queries'], '--max-queries', 1024) });
     io.err(`tuned on ${result.queries} leave-one-out queries in ${Date.now() - started} ms`);
     io.out(JSON.stringify(result, null, 2));
     return 0;

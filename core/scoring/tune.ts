@@ -22,7 +22,7 @@ export const GRIDS = {
 /** Tie-break reference: CALIP's published values; Tip-Adapter's α = 1, β = 5.5; γ = 0.3 (ours). */
 export const REFERENCE: HyperParams = { ...CALIP_DEFAULTS, alpha: 1, beta: 5.5, gamma: 0.3 };
 
-export type Gemm = (a: Matrix, b: Matrix) => Matrix;
+export type Gemm = (a: Matrix, b: Matrix) => Matrix | Promise<Matrix>;
 
 export interface TuneOptions {
   /** Patch embeddings of each support image, rows normalised [HW,D]; without them CALIP keeps its defaults. */
@@ -78,7 +78,7 @@ class GridCounter {
   }
 }
 
-export function tuneHyperparameters(W: Matrix, support: SupportSet, options: TuneOptions = {}): TuneResult {
+export async function tuneHyperparameters(W: Matrix, support: SupportSet, options: TuneOptions = {}): Promise<TuneResult> {
   const gemm = options.gemm ?? matMulABt;
   const C = W.rows, M = support.features.rows, D = W.cols;
   const queries = chooseQueries(support.labels, C, options.maxQueries ?? 1024);
@@ -87,8 +87,8 @@ export function tuneHyperparameters(W: Matrix, support: SupportSet, options: Tun
   queries.forEach((j, i) => qFeatures.data.set(support.features.data.subarray(j * D, (j + 1) * D), i * D));
 
   // Products shared by every grid point.
-  const fDotW = gemm(qFeatures, W); // [Q,C]
-  const affinity = gemm(qFeatures, support.features); // [Q,M]
+  const fDotW = await gemm(qFeatures, W); // [Q,C]
+  const affinity = await gemm(qFeatures, support.features); // [Q,M]
   const p = new Float32Array(Q * C);
   const negEntropy = new Float64Array(Q);
   for (let i = 0; i < Q; i++) {
@@ -104,7 +104,7 @@ export function tuneHyperparameters(W: Matrix, support: SupportSet, options: Tun
       negEntropy[i]! += p[off + c]! * logp;
     }
   }
-  const crossEntropy = gemm({ data: p, rows: Q, cols: C }, logQMatrix(support)); // Σ_c p_c log q_jc, [Q,M]
+  const crossEntropy = await gemm({ data: p, rows: Q, cols: C }, logQMatrix(support)); // Σ_c p_c log q_jc, [Q,M]
 
   const terms: QueryTerms[] = queries.map((j, i) => {
     const kl = new Float32Array(M);
