@@ -36,33 +36,39 @@ export class VectorIndex {
   }
 }
 
+/** How far a class's search may widen: this many times its first k (then it reports a shortfall). */
+const MAX_WIDENING = 16;
+
 export function retrieve(index: VectorIndex, classQueries: Matrix, options: RetrievalOptions): Retrieval {
   const { shots, dedupThreshold } = options;
   const pool = index.vectors, D = pool.cols, C = classQueries.rows;
-  let k = Math.min(pool.rows, Math.max(4 * shots, 32));
+  const firstK = Math.min(pool.rows, Math.max(4 * shots, 32));
+  const maxK = Math.min(pool.rows, firstK * MAX_WIDENING);
+  let k = firstK;
   let perClass: number[][] = [];
   let rounds = 0;
   for (;;) {
     rounds++;
     const candidates = Array.from({ length: C }, (_, c) => index.search(classQueries.data.subarray(c * D, (c + 1) * D), k, options.efSearch ?? 2 * k));
-    const owner = new Map<number, { cls: number; similarity: number }>();
+    // Each image belongs to the class that retrieved it with the highest similarity.
+    const ownerClass = new Int32Array(pool.rows).fill(-1);
+    const ownerSimilarity = new Float32Array(pool.rows).fill(-Infinity);
     candidates.forEach((list, c) =>
       list.forEach(({ index: i, similarity }) => {
-        const o = owner.get(i);
-        if (!o || similarity > o.similarity) owner.set(i, { cls: c, similarity });
+        if (similarity > ownerSimilarity[i]!) (ownerSimilarity[i] = similarity), (ownerClass[i] = c);
       }),
     );
     perClass = candidates.map((list, c) => {
       const chosen: number[] = [];
       for (const { index: i } of list) {
         if (chosen.length >= shots) break;
-        if (owner.get(i)!.cls !== c) continue;
+        if (ownerClass[i] !== c) continue;
         if (chosen.some((j) => dot(pool.data, i * D, pool.data, j * D, D) >= dedupThreshold)) continue;
         chosen.push(i);
       }
       return chosen;
     });
-    if (k >= pool.rows || perClass.every((p) => p.length >= shots)) return { perClass, rounds };
-    k = Math.min(pool.rows, k * 4);
+    if (k >= maxK || perClass.every((p) => p.length >= shots)) return { perClass, rounds };
+    k = Math.min(maxK, k * 4);
   }
 }
