@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { renderPrompt } from '../eval/generator-server.js';
+import { renderPrompt, startGeneratorServer } from '../eval/generator-server.js';
 import { COLOURS, SHAPES } from '../eval/shapes-world.js';
 import { buildIndex } from '../indexer/build.js';
 import { convertCheckpoint } from '../models/convert.js';
@@ -32,6 +32,8 @@ export async function benchIndexer(poolSize: number, classes: number): Promise<v
        susPrompts: 'photo', batch: 64, device: 'cpu', cacheDir: cache, maxTuneQueries: 1024, log: () => {}, progress: false });
     const total = (performance.now() - t) / 1000;
     const stages = Object.entries(result.timings).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ');
-    console.log(`${run}: ${total.toFixed(1)} s total (${stages}); pool embedding ${(poolSize / result.timings.pool!).toFixed(0)} images/s incl. decode, hashing, HNSW and retrieval; ${result.manifest.counts.support} support images`);
+    const rate = result.timings.pool ? `; pool stage ${(poolSize / result.timings.pool).toFixed(0)} images/s incl. decode, hashing, HNSW build and retrieval` : '';
+    console.log(`${run}: ${total.toFixed(1)} s total (${stages})${rate}; ${result.manifest.counts.support} support images`);
   }
+  generator.server.close();
 }
