@@ -14,14 +14,15 @@ import { ImageEncoder, type OrtModule } from '../core/encoders.js';
 import { quantizeRowsU8 } from '../core/compact.js';
 import { normalizeRows, matrix } from '../core/linalg.js';
 import { CALIP_DEFAULTS } from '../core/scoring/calip.js';
+import { CalipGraph } from '../core/scoring/calip-graph.js';
 import { scoreImage, type Method } from '../core/scoring/methods.js';
 import { prepareSupport } from '../core/scoring/tipx.js';
 import { tuneHyperparameters } from '../core/scoring/tune.js';
 import { nativeGemm } from '../indexer/native-gemm.js';
 import { convertCheckpoint } from '../models/convert.js';
-import { GraphBuilder } from '../models/graph-builder.js';
+import { GraphBuilder } from '../core/onnx/graph-builder.js';
 import { ortFor, readModelInfo, type Runtime } from '../models/load-model.js';
-import { DataType } from '../models/onnx-proto.js';
+import { DataType } from '../core/onnx/proto.js';
 import { TINY_VARIANTS, writeTinyCheckpoint, type TinyVariant } from '../models/tiny-checkpoints.js';
 import { randomUnitRows } from '../test/helpers.js';
 import { compareSupportStorage } from './storage.js';
@@ -105,7 +106,7 @@ async function benchEncoders(): Promise<void> {
   }
 }
 
-function benchScoring(): void {
+async function benchScoring(): Promise<void> {
   const C = 1000, D = 512, HW = 49, M = 16000;
   console.log(`\n## Scoring per image at ImageNet scale (C = ${C}, D = ${D}, HW = ${HW}, M = ${M}), Node ${process.version}`);
   const W = randomUnitRows(C, D, 11), F = randomUnitRows(M, D, 12);
@@ -123,6 +124,13 @@ function benchScoring(): void {
       const msStored = timeIt(() => scoreImage(method, image, W, stored, params));
       console.log(`| ${method}, uint8 log q as stored | ${msStored.toFixed(2)} |`);
     }
+  }
+  for (const runtime of ['node', 'wasm'] as const) {
+    const graph = await CalipGraph.create(await ortFor(runtime), W);
+    const calipMs = await timeAsync(() => graph.terms(image.embed, image.patches).then((t) => scoreImage('calip', image, W, null, params, t)));
+    const combinedMs = await timeAsync(() => graph.terms(image.embed, image.patches).then((t) => scoreImage('combined', image, W, stored, params, t)));
+    console.log(`| calip, products on onnxruntime-${runtime} | ${calipMs.toFixed(2)} |`);
+    console.log(`| combined, CALIP on onnxruntime-${runtime}, uint8 log q | ${combinedMs.toFixed(2)} |`);
   }
   compareSupportStorage(W, support, image, params);
 }
@@ -146,7 +154,7 @@ async function benchTune(): Promise<void> {
 }
 
 if (want('encoder')) await benchEncoders();
-if (want('scoring')) benchScoring();
+if (want('scoring')) await benchScoring();
 if (want('tune')) await benchTune();
 if (want('index')) await benchIndexer(Number(process.env.BENCH_POOL ?? 50_000), 1000);
 if (want('worker')) await benchWorker(Number(process.env.BENCH_LOAD_SECONDS ?? 30));

@@ -1,9 +1,10 @@
 // One image in, an answer out: decode -> preprocess -> encode -> score. The Worker
 // serves exactly this; `npm run eval` measures exactly this.
-import type { ImageEncoder, ImageOutput } from './encoders.js';
+import type { ImageEncoder, ImageOutput, OrtModule } from './encoders.js';
 import { crop, normalize as normalizePixels, preprocess, resize, shortestSideSize, type RgbImage } from './image.js';
 import type { LoadedIndex } from './index-format.js';
 import { matrix, normalizeRows, type Matrix } from './linalg.js';
+import { CalipGraph } from './scoring/calip-graph.js';
 import { DEFAULT_PARAMS, scoreImage, type HyperParams, type ImageFeatures, type Method } from './scoring/methods.js';
 import { defaultShortSide, SegmentationAccumulator, slidingWindows, type SegmentationOptions } from './scoring/segment.js';
 
@@ -17,6 +18,9 @@ export interface LabelScore {
 }
 
 export class Pipeline {
+  /** CALIP's products through onnxruntime (set by `accelerate`); the JavaScript path otherwise. */
+  private calipGraph?: CalipGraph;
+
   constructor(
     readonly encoder: ImageEncoder,
     readonly index: LoadedIndex,
@@ -58,8 +62,20 @@ export class Pipeline {
     }));
   }
 
+  async accelerate(ort: OrtModule): Promise<this> {
+    this.calipGraph = await CalipGraph.create(ort, this.index.textClassifier);
+    return this;
+  }
+
   logits(features: ImageFeatures, method: Method, params: HyperParams = this.params(method)): Float32Array {
     return scoreImage(method, features, this.index.textClassifier, this.index.support, params);
+  }
+
+  /** As `logits`, with CALIP's products on onnxruntime when accelerated. */
+  async score(features: ImageFeatures, method: Method, params: HyperParams = this.params(method)): Promise<Float32Array> {
+    const usesCalip = method === 'calip' || method === 'combined';
+    const terms = usesCalip && this.calipGraph && features.patches ? await this.calipGraph.terms(features.embed, features.patches) : undefined;
+    return scoreImage(method, features, this.index.textClassifier, this.index.support, params, terms);
   }
 
   topK(logits: Float32Array, k: number): LabelScore[] {

@@ -4,8 +4,8 @@ import type { InferenceSession } from 'onnxruntime-common';
 import type { OrtModule } from '../core/encoders.js';
 import type { Matrix } from '../core/linalg.js';
 import type { Gemm } from '../core/scoring/tune.js';
-import { GraphBuilder } from '../models/graph-builder.js';
-import { DataType } from '../models/onnx-proto.js';
+import { GraphBuilder } from '../core/onnx/graph-builder.js';
+import { DataType } from '../core/onnx/proto.js';
 
 export async function nativeGemm(): Promise<Gemm> {
   const ort = (await import('onnxruntime-node')) as unknown as OrtModule;

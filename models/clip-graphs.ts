@@ -5,8 +5,8 @@
 //    Correlative Self-Attention, Wang et al. ECCV 2024, Eq. 5);
 //  - text encoder: text_embeds (HF get_text_features, causal mask, EOT pooling).
 import type { Checkpoint, TowerConfig } from './checkpoint.js';
-import { GraphBuilder, type LinearMode } from './graph-builder.js';
-import { DataType } from './onnx-proto.js';
+import { GraphBuilder, type LinearMode } from '../core/onnx/graph-builder.js';
+import { DataType } from '../core/onnx/proto.js';
 
 function weight(ck: Checkpoint, name: string): Float32Array {
   const t = ck.weights.get(name);

@@ -169,3 +169,17 @@ describe('compact log q', () => {
     close(tipxLogits(f, W, compact, params), tipxLogits(f, W, support, params), 0.05);
   });
 });
+
+describe('CALIP on onnxruntime', () => {
+  it.each(['node', 'wasm'] as const)('CalipGraph (%s) equals the JavaScript CALIP terms within 1e-4', async (runtime) => {
+    const { CalipGraph } = await import('../core/scoring/calip-graph.js');
+    const { calipTerms } = await import('../core/scoring/calip.js');
+    const { ortFor } = await import('../models/load-model.js');
+    const W = randomUnitRows(37, 32, 71), Fs = randomUnitRows(49, 32, 72), f = randomUnitRows(1, 32, 73).data;
+    const graph = await CalipGraph.create(await ortFor(runtime), W);
+    const fast = await graph.terms(f, Fs), ref = calipTerms(f, Fs, W);
+    close(fast.clip, ref.clip, 1e-4);
+    close(fast.visualGuidedText, ref.visualGuidedText, 1e-4);
+    close(fast.textAwareVisual, ref.textAwareVisual, 1e-4);
+  });
+});

@@ -98,7 +98,7 @@ router.post('/v1/classify', async (request: Request, env: Env) => {
   const method: Method = pipeline.resolveMethod(params.method as Method | 'auto');
   let labels;
   try {
-    labels = pipeline.topK(pipeline.logits(features!, method), params.top_k as number);
+    labels = pipeline.topK(await pipeline.score(features!, method), params.top_k as number);
   } catch (e) {
     if (e instanceof ScoringError) throw new HttpError('invalid_parameter', `${e.message}: index ${name} has no support set`);
     throw e;

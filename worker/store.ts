@@ -74,7 +74,8 @@ export class Store {
       encoder.catch(() => encoders.delete(sha));
     }
     const now = Date.now();
-    return { version, pipeline: new Pipeline(await encoder, index), indexBytes: sizeOf(index), loadedAt: now, checkedAt: now };
+    const pipeline = await new Pipeline(await encoder, index).accelerate(workerOrt());
+    return { version, pipeline, indexBytes: sizeOf(index), loadedAt: now, checkedAt: now };
   }
 
   /** The pipeline of an index, reloading when its `current` pointer has moved. */

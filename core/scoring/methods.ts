@@ -1,7 +1,7 @@
 // The four classification methods behind one call, and the combined method
 // (beyond the papers): CALIP's three terms plus TIP-X's two support-set terms.
 import { dot, type Matrix } from '../linalg.js';
-import { CALIP_DEFAULTS, calipLogitsFromTerms, calipTerms, type CalipParams } from './calip.js';
+import { CALIP_DEFAULTS, calipLogitsFromTerms, calipTerms, type CalipParams, type CalipTerms } from './calip.js';
 import { addTipx, tipxAffinities, tipxTerms, type SupportSet, type TipxParams } from './tipx.js';
 import { LOGIT_SCALE } from './zeroshot.js';
 
@@ -22,7 +22,8 @@ export interface ImageFeatures {
 
 export class ScoringError extends Error {}
 
-export function scoreImage(method: Method, image: ImageFeatures, W: Matrix, support: SupportSet | null, params: HyperParams): Float32Array {
+/** `calip`: CALIP terms computed elsewhere (e.g. CalipGraph); otherwise computed here. */
+export function scoreImage(method: Method, image: ImageFeatures, W: Matrix, support: SupportSet | null, params: HyperParams, calip?: CalipTerms): Float32Array {
   const needsPatches = method === 'calip' || method === 'combined';
   const needsSupport = method === 'tipx' || method === 'combined';
   if (needsPatches && !image.patches) throw new ScoringError(`method ${method} needs patch embeddings`);
@@ -30,7 +31,7 @@ export function scoreImage(method: Method, image: ImageFeatures, W: Matrix, supp
   let base: Float32Array;
   let fDotW: Float32Array;
   if (needsPatches) {
-    const terms = calipTerms(image.embed, image.patches!, W);
+    const terms = calip ?? calipTerms(image.embed, image.patches!, W);
     fDotW = terms.clip;
     base = calipLogitsFromTerms(terms, params);
   } else {

@@ -1,6 +1,6 @@
 // A small helper for writing ONNX graphs by hand: names values, holds initializers,
 // and offers the few composite layers CLIP needs (linear, layer norm, activations).
-import { DataType, encodeModel, type AttributeValue, type DataTypeCode, type NodeProto, type TensorProto, type ValueInfo } from './onnx-proto.js';
+import { DataType, encodeModel, type AttributeValue, type DataTypeCode, type NodeProto, type TensorProto, type ValueInfo } from './proto.js';
 
 export const OPSET = 17; // LayerNormalization is an ONNX op from opset 17.
 
