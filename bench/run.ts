@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ImageEncoder, type OrtModule } from '../core/encoders.js';
-import { quantizeRowsU8 } from '../core/compact.js';
+import { fromFloat16, toFloat16 } from '../core/compact.js';
 import { normalizeRows, matrix } from '../core/linalg.js';
 import { CALIP_DEFAULTS } from '../core/scoring/calip.js';
 import { CalipGraph } from '../core/scoring/calip-graph.js';
@@ -116,21 +116,17 @@ async function benchScoring(): Promise<void> {
   const params = { ...CALIP_DEFAULTS, alpha: 1, beta: 5.5, gamma: 0.3 };
   console.log('| method | ms / image |');
   console.log('|---|---|');
-  const stored = { ...support, logQ: quantizeRowsU8(support.logQ) }; // the index's (and the Worker's) form
+  const stored = { ...support, features: { ...support.features, data: fromFloat16(toFloat16(support.features.data)) } }; // the index stores fp16 features
   for (const method of ['clip', 'calip', 'tipx', 'combined'] as Method[]) {
     const ms = timeIt(() => scoreImage(method, image, W, method === 'clip' || method === 'calip' ? null : support, params));
     console.log(`| ${method} | ${ms.toFixed(2)} |`);
-    if (method === 'tipx' || method === 'combined') {
-      const msStored = timeIt(() => scoreImage(method, image, W, stored, params));
-      console.log(`| ${method}, uint8 log q as stored | ${msStored.toFixed(2)} |`);
-    }
   }
   for (const runtime of ['node', 'wasm'] as const) {
     const graph = await CalipGraph.create(await ortFor(runtime), W);
     const calipMs = await timeAsync(() => graph.terms(image.embed, image.patches).then((t) => scoreImage('calip', image, W, null, params, t)));
     const combinedMs = await timeAsync(() => graph.terms(image.embed, image.patches).then((t) => scoreImage('combined', image, W, stored, params, t)));
     console.log(`| calip, products on onnxruntime-${runtime} | ${calipMs.toFixed(2)} |`);
-    console.log(`| combined, CALIP on onnxruntime-${runtime}, uint8 log q | ${combinedMs.toFixed(2)} |`);
+    console.log(`| combined, CALIP on onnxruntime-${runtime} | ${combinedMs.toFixed(2)} |`);
   }
   compareSupportStorage(W, support, image, params);
 }

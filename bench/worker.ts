@@ -34,7 +34,7 @@ function syntheticIndex(modelDir: string, classes: number, shots: number): strin
       support: { sources: Array.from(labels, (label) => ({ kind: 'shots' as const, path: 'synthetic', sha256: '0'.repeat(64), label })), perClass: new Array(classes).fill(shots), requestedPerClass: shots },
       hyperparameters: { source: 'defaults', params: { calip: { beta2: 1.12, beta3: 0.02 }, tipx: { alpha: 1, beta: 5.5, gamma: 0.3 }, combined: params } },
     },
-    { textClassifier: W, queries: W, queryClass: Int32Array.from({ length: classes }, (_, c) => c), support: { features: support.features, labels, logQ: support.logQ } },
+    { textClassifier: W, queries: W, queryClass: Int32Array.from({ length: classes }, (_, c) => c), support: { features: support.features, labels, logNorm: support.logNorm } },
   );
   return out;
 }

@@ -48,7 +48,7 @@ export interface IndexManifest {
     queryClass: BlobRef;
     supportFeatures?: BlobRef;
     supportLabels?: BlobRef;
-    supportLogQ?: BlobRef;
+    supportLogNorm?: BlobRef;
   };
   support: null | { sources: (SupportSource & { label: number })[]; perClass: number[]; requestedPerClass: number };
   hyperparameters: {
@@ -99,8 +99,7 @@ export function parseIndexManifest(value: unknown, dataLength: number | null = n
     const M = m.counts.support;
     shapeIs('supportFeatures', checkBlob('supportFeatures', m.blobs.supportFeatures, dataLength), [M, D]);
     shapeIs('supportLabels', checkBlob('supportLabels', m.blobs.supportLabels, dataLength), [M]);
-    // log q: uint8 [M,C] followed by per-row float32 offsets and scales, as one blob [M, C + 8].
-    shapeIs('supportLogQ', checkBlob('supportLogQ', m.blobs.supportLogQ, dataLength), [M, C + 8]);
+    shapeIs('supportLogNorm', checkBlob('supportLogNorm', m.blobs.supportLogNorm, dataLength), [M]);
     if (m.support.sources.length !== M) fail('support.sources does not list every support image');
   }
   if (!m.hyperparameters?.params?.combined) fail('hyperparameters are missing');
@@ -151,13 +150,11 @@ export async function loadIndex(manifestValue: unknown, data: Uint8Array): Promi
   let support: SupportSet | null = null;
   if (manifest.support) {
     const M = manifest.counts.support;
-    const logQBytes = view(data, b.supportLogQ!);
-    const meta = new Float32Array(ownBuffer(logQBytes.subarray(M * C))); // offsets [M], scales [M]
     const labels = new Int32Array(ownBuffer(view(data, b.supportLabels!)));
     support = {
       features: { data: floats(data, b.supportFeatures!), rows: M, cols: D },
       labels,
-      logQ: { values: logQBytes.slice(0, M * C), offsets: meta.slice(0, M), scales: meta.slice(M), rows: M, cols: C },
+      logNorm: floats(data, b.supportLogNorm!),
       weights: classBalanceWeights(labels, C),
       numClasses: C,
     };

@@ -170,7 +170,7 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
       }
     }
 
-    let support: { features: Matrix; labels: Int32Array; logQ: Matrix } | null = null;
+    let support: { features: Matrix; labels: Int32Array; logNorm: Float32Array } | null = null;
     let manifestSupport: IndexManifest['support'] = null;
     let hyperparameters: IndexManifest['hyperparameters'] = {
       source: 'defaults',
@@ -220,7 +220,7 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
         const wanted = (o.pool ? o.shots : 0) + (o.generator ? o.shots : 0);
         if (wanted > 0 && got < wanted) shortfall.push({ name: classes[i]!.name, got });
       });
-      support = { features: embedded.features, labels, logQ: prepared.logQ };
+      support = { features: embedded.features, labels, logNorm: prepared.logNorm };
       manifestSupport = { sources: embedded.kept.map((k) => ({ ...k.source, label: k.label })), perClass, requestedPerClass: o.shots };
       const strip = <T extends { looAccuracy: number }>({ looAccuracy: _, ...rest }: T) => rest;
       hyperparameters = {

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { quantizeRowsU8, toFloat16 } from '../core/compact.js';
+import { toFloat16 } from '../core/compact.js';
 import { DATA_FILE, INDEX_FORMAT, INDEX_SCHEMA_VERSION, parseIndexManifest, type BlobDtype, type BlobRef, type IndexManifest } from '../core/index-format.js';
 import type { Matrix } from '../core/linalg.js';
 
@@ -36,20 +36,10 @@ export interface IndexContent {
   textClassifier: Matrix;
   queries: Matrix;
   queryClass: Int32Array;
-  support: null | { features: Matrix; labels: Int32Array; logQ: Matrix };
+  support: null | { features: Matrix; labels: Int32Array; logNorm: Float32Array };
 }
 
 export type ManifestFields = Omit<IndexManifest, 'format' | 'schemaVersion' | 'version' | 'createdAt' | 'blobs' | 'data' | 'name'> & { name?: string };
-
-/** Log q as uint8 rows [M,C] with per-row offset and scale appended (the supportLogQ blob). */
-function logQBlob(logQ: Matrix): Uint8Array {
-  const q = quantizeRowsU8(logQ);
-  const out = new Uint8Array(q.values.length + 8 * q.rows);
-  out.set(q.values);
-  out.set(bytesOf(q.offsets), q.values.length);
-  out.set(bytesOf(q.scales), q.values.length + 4 * q.rows);
-  return out;
-}
 
 export function writeIndex(outDir: string, fields: ManifestFields, content: IndexContent): { manifest: IndexManifest; dir: string; bytes: number } {
   const blobs = new BlobWriter();
@@ -63,7 +53,7 @@ export function writeIndex(outDir: string, fields: ManifestFields, content: Inde
     const M = content.support.labels.length;
     refs.supportFeatures = blobs.add('float16', [M, D], bytesOf(toFloat16(content.support.features.data)));
     refs.supportLabels = blobs.add('int32', [M], bytesOf(content.support.labels));
-    refs.supportLogQ = blobs.add('uint8', [M, C + 8], logQBlob(content.support.logQ));
+    refs.supportLogNorm = blobs.add('float32', [M], bytesOf(content.support.logNorm));
   }
   const data = blobs.finish();
   const target = resolve(outDir);

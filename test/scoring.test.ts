@@ -109,7 +109,7 @@ describe('TIP-X (Udandarao et al. 2023)', () => {
   it('KL ≥ 0, and 0 for a support image identical to the test image', () => {
     const withSelf = prepareSupport(matrix(Float32Array.from([...F.data, ...f]), 13, D), Int32Array.from([...labels, 0]), W);
     const fDotW = clipLogits(f, W).map((v) => v / 100);
-    const { kl, affinity } = tipxAffinities(f, fDotW, withSelf);
+    const { kl, affinity } = tipxAffinities(f, fDotW, W, withSelf);
     for (const v of kl) expect(v).toBeGreaterThanOrEqual(0);
     expect(kl[12]).toBeLessThan(1e-5);
     expect(affinity[12]).toBeCloseTo(1, 5);
@@ -159,14 +159,16 @@ describe('methods', () => {
   });
 });
 
-describe('compact log q', () => {
-  it('uint8 rows give TIP-X logits within 0.05 of float32 (the stored form the Worker scores with)', async () => {
-    const { quantizeRowsU8 } = await import('../core/compact.js');
-    const W = randomUnitRows(10, 16, 61), F = randomUnitRows(40, 16, 62), f = randomUnitRows(1, 16, 63).data;
+describe('log-signature normalisers', () => {
+  it('log q rebuilt from lse_j is the log-softmax of F_j Wᵀ / τ, written out (tol 1e-4)', async () => {
+    const { logSignatures } = await import('../core/scoring/tipx.js');
+    const W = randomUnitRows(10, 16, 61), F = randomUnitRows(40, 16, 62);
     const support = prepareSupport(F, Int32Array.from({ length: 40 }, (_, i) => i % 10), W);
-    const compact = { ...support, logQ: quantizeRowsU8(support.logQ) };
-    const params = { alpha: 2, beta: 5.5, gamma: 3 };
-    close(tipxLogits(f, W, compact, params), tipxLogits(f, W, support, params), 0.05);
+    const logQ = logSignatures(support, W);
+    for (let j = 0; j < 40; j++) {
+      const q = softmax(rowsOf(W).map((w) => dotN(Array.from(F.data.subarray(j * 16, (j + 1) * 16)), w) / 0.5));
+      q.forEach((v, c) => expect(Math.abs(logQ.data[j * 10 + c]! - Math.log(v))).toBeLessThan(1e-4));
+    }
   });
 });
 

@@ -41,7 +41,7 @@ async function openEncoder(bucket: R2Bucket, modelJsonSha256: string): Promise<I
 
 function sizeOf(index: LoadedIndex): number {
   const s = index.support;
-  return index.textClassifier.data.byteLength + index.queries.data.byteLength + index.queryClass.byteLength + (s ? s.features.data.byteLength + ('values' in s.logQ ? s.logQ.values.byteLength + 8 * s.logQ.rows : s.logQ.data.byteLength) + s.labels.byteLength + s.weights.byteLength : 0);
+  return index.textClassifier.data.byteLength + index.queries.data.byteLength + index.queryClass.byteLength + (s ? s.features.data.byteLength + s.logNorm.byteLength + s.labels.byteLength + s.weights.byteLength : 0);
 }
 
 export class Store {

@@ -40,6 +40,6 @@ export function scoreImage(method: Method, image: ImageFeatures, W: Matrix, supp
     base = fDotW.map((v) => LOGIT_SCALE * v);
   }
   if (!needsSupport) return base;
-  const { affinity, kl } = tipxAffinities(image.embed, fDotW, support!);
+  const { affinity, kl } = tipxAffinities(image.embed, fDotW, W, support!);
   return addTipx(base, tipxTerms(affinity, kl, support!, params.beta), params);
 }

@@ -1,8 +1,7 @@
 // TIP-X (Udandarao et al., SuS-X, ICCV 2023, Sec. 3.2, Eqs. 4-8): scores an image
 // against a labelled support set with image-image affinities (Tip-Adapter's cache)
 // and the similarity of class-probability signatures (KL divergence).
-import { dequantizeRowsU8, rowsU8Dot, type RowsU8 } from '../compact.js';
-import { dot, logSoftmax, matVec, type Matrix } from '../linalg.js';
+import { dot, logSoftmax, matMulABt, type Matrix } from '../linalg.js';
 import { LOGIT_SCALE } from './zeroshot.js';
 
 export interface TipxParams {
@@ -15,16 +14,18 @@ export interface TipxParams {
 export const SIGNATURE_TEMPERATURE = 0.5;
 
 /**
- * The support set as the indexer stores it. `logQ` holds the log signatures
- * log softmax(F_j Wᵀ / τ) of every support image, precomputed once.
+ * The support set as the index stores it. Instead of the log signatures log q [M,C] we
+ * keep their normalisers: log q_jc = F_j·W_c/τ − lse_j with lse_j = logsumexp_c(F_j·W_c/τ),
+ * so Σ_c p_c log q_jc = (Wᵀp)·F_j/τ − lse_j (Σ_c p_c = 1). Exact, C times smaller, and a
+ * request needs one pass over F for both the affinities and the KL divergences.
  */
 export interface SupportSet {
   /** F [M,D], rows L2-normalised. */
   features: Matrix;
   /** y [M], class index of each support image. */
   labels: Int32Array;
-  /** log q [M,C]: float32 in the indexer, per-row uint8 as stored in the index (4× smaller, faster). */
-  logQ: Matrix | RowsU8;
+  /** lse_j [M]: log of the softmax normaliser of F_j Wᵀ / τ. */
+  logNorm: Float32Array;
   /**
    * Weight of each support image in the one-hot L: K̄/K_c, with K_c the images of its
    * class and K̄ the mean over classes that have images. Balanced sets: all 1, so the
@@ -47,16 +48,31 @@ export function classBalanceWeights(labels: Int32Array, numClasses: number): Flo
 }
 
 /** Precomputation for the indexer: features normalised by the caller, W [C,D]. */
-export function prepareSupport(features: Matrix, labels: Int32Array, W: Matrix): SupportSet & { logQ: Matrix } {
+export function prepareSupport(features: Matrix, labels: Int32Array, W: Matrix): SupportSet {
   if (features.rows !== labels.length) throw new Error(`support: ${features.rows} features but ${labels.length} labels`);
-  const C = W.rows;
-  const logQ = new Float32Array(features.rows * C);
-  const logits = new Float32Array(C);
-  for (let j = 0; j < features.rows; j++) {
-    for (let c = 0; c < C; c++) logits[c] = dot(features.data, j * features.cols, W.data, c * W.cols, W.cols);
-    logQ.set(logSoftmax(logits, 1 / SIGNATURE_TEMPERATURE), j * C);
+  const M = features.rows, C = W.rows, D = W.cols;
+  const logNorm = new Float32Array(M);
+  const block = 256;
+  for (let start = 0; start < M; start += block) {
+    const rows = Math.min(block, M - start);
+    const logits = matMulABt({ data: features.data.subarray(start * D, (start + rows) * D), rows, cols: D }, W).data;
+    for (let r = 0; r < rows; r++) {
+      let max = -Infinity;
+      for (let c = 0; c < C; c++) max = Math.max(max, logits[r * C + c]! / SIGNATURE_TEMPERATURE);
+      let sum = 0;
+      for (let c = 0; c < C; c++) sum += Math.exp(logits[r * C + c]! / SIGNATURE_TEMPERATURE - max);
+      logNorm[start + r] = max + Math.log(sum);
+    }
   }
-  return { features, labels, logQ: { data: logQ, rows: features.rows, cols: C }, weights: classBalanceWeights(labels, C), numClasses: C };
+  return { features, labels, logNorm, weights: classBalanceWeights(labels, C), numClasses: C };
+}
+
+/** log q [M,C] written out (the tuner's batched products and tests). */
+export function logSignatures(support: SupportSet, W: Matrix): Matrix {
+  const logits = matMulABt(support.features, W);
+  const C = W.rows;
+  for (let j = 0; j < support.features.rows; j++) for (let c = 0; c < C; c++) logits.data[j * C + c] = logits.data[j * C + c]! / SIGNATURE_TEMPERATURE - support.logNorm[j]!;
+  return logits;
 }
 
 export interface TipxTerms {
@@ -66,16 +82,23 @@ export interface TipxTerms {
   signature: Float32Array;
 }
 
-/** Affinities A = f Fᵀ [M] and KL_j = Σ_c p_c (log p_c − log q_jc) [M]. */
-export function tipxAffinities(f: Float32Array, fDotW: Float32Array, support: SupportSet): { affinity: Float32Array; kl: Float32Array } {
+/** Affinities A = f Fᵀ [M] and KL_j = Σ_c p_c (log p_c − log q_jc) [M], in one pass over F. */
+export function tipxAffinities(f: Float32Array, fDotW: Float32Array, W: Matrix, support: SupportSet): { affinity: Float32Array; kl: Float32Array } {
   const M = support.features.rows, C = support.numClasses, D = support.features.cols;
-  const affinity = matVec(support.features, f);
   const logP = logSoftmax(fDotW, 1 / SIGNATURE_TEMPERATURE);
   const p = logP.map(Math.exp);
   let negEntropy = 0;
   for (let c = 0; c < C; c++) negEntropy += p[c]! * logP[c]!;
-  const crossEntropy = 'values' in support.logQ ? rowsU8Dot(support.logQ, p) : matVec(support.logQ, p);
-  const kl = crossEntropy.map((ce) => Math.max(0, negEntropy - ce));
+  const probes = new Float32Array(2 * D); // [f; Wᵀp]
+  probes.set(f);
+  for (let c = 0; c < C; c++) for (let d = 0; d < D; d++) probes[D + d]! += p[c]! * W.data[c * D + d]!;
+  const both = matMulABt(support.features, { data: probes, rows: 2, cols: D }).data; // [M,2]
+  const affinity = new Float32Array(M);
+  const kl = new Float32Array(M);
+  for (let j = 0; j < M; j++) {
+    affinity[j] = both[2 * j]!;
+    kl[j] = Math.max(0, negEntropy - (both[2 * j + 1]! / SIGNATURE_TEMPERATURE - support.logNorm[j]!));
+  }
   return { affinity, kl };
 }
 
@@ -121,11 +144,6 @@ export function addTipx(base: Float32Array, terms: TipxTerms, params: TipxParams
 export function tipxLogits(f: Float32Array, W: Matrix, support: SupportSet, params: TipxParams): Float32Array {
   const fDotW = new Float32Array(W.rows);
   for (let c = 0; c < W.rows; c++) fDotW[c] = dot(f, 0, W.data, c * W.cols, W.cols);
-  const { affinity, kl } = tipxAffinities(f, fDotW, support);
+  const { affinity, kl } = tipxAffinities(f, fDotW, W, support);
   return addTipx(fDotW.map((v) => LOGIT_SCALE * v), tipxTerms(affinity, kl, support, params.beta), params);
-}
-
-/** log q as a float matrix (the tuner's batched products need one). */
-export function logQMatrix(support: SupportSet): Matrix {
-  return 'values' in support.logQ ? dequantizeRowsU8(support.logQ) : support.logQ;
 }

@@ -5,10 +5,10 @@
 // support images, maximising accuracy; ties go to the grid point nearest the
 // reference values. Deterministic; the heavy products go through `gemm`, which the
 // indexer may replace with a native one.
-import { argmax, matMulABt, type Matrix } from '../linalg.js';
+import { argmax, matMulABt, transpose, type Matrix } from '../linalg.js';
 import { CALIP_DEFAULTS, calipTerms, type CalipParams } from './calip.js';
 import { type HyperParams, type ImageFeatures } from './methods.js';
-import { logQMatrix, SIGNATURE_TEMPERATURE, tipxAffinities, tipxTerms, type SupportSet, type TipxParams } from './tipx.js';
+import { SIGNATURE_TEMPERATURE, tipxAffinities, tipxTerms, type SupportSet, type TipxParams } from './tipx.js';
 import { LOGIT_SCALE } from './zeroshot.js';
 
 export const GRIDS = {
@@ -104,11 +104,13 @@ export async function tuneHyperparameters(W: Matrix, support: SupportSet, option
       negEntropy[i]! += p[off + c]! * logp;
     }
   }
-  const crossEntropy = await gemm({ data: p, rows: Q, cols: C }, logQMatrix(support)); // Σ_c p_c log q_jc, [Q,M]
+  // Σ_c p_c log q_jc = (P W)·F_j / τ − lse_j  (see SupportSet)
+  const pW = await gemm({ data: p, rows: Q, cols: C }, transpose(W)); // [Q,D]
+  const crossEntropy = await gemm(pW, support.features); // [Q,M], finished below // Σ_c p_c log q_jc, [Q,M]
 
   const terms: QueryTerms[] = queries.map((j, i) => {
     const kl = new Float32Array(M);
-    for (let m = 0; m < M; m++) kl[m] = Math.max(0, negEntropy[i]! - crossEntropy.data[i * M + m]!);
+    for (let m = 0; m < M; m++) kl[m] = Math.max(0, negEntropy[i]! - (crossEntropy.data[i * M + m]! / SIGNATURE_TEMPERATURE - support.logNorm[m]!));
     const q: QueryTerms = { label: support.labels[j]!, clip: fDotW.data.slice(i * C, (i + 1) * C).map((v) => LOGIT_SCALE * v), affinity: affinity.data.subarray(i * M, (i + 1) * M), kl, skip: j };
     if (options.supportPatches) {
       const t = calipTerms(support.features.data.subarray(j * D, (j + 1) * D), options.supportPatches[j]!, W);
@@ -145,7 +147,7 @@ export interface QueryTerms {
 /** Terms of a test image, for a tuner that may look at labels (the papers' protocol; `npm run eval` only). */
 export function queryTermsOf(features: ImageFeatures, label: number, W: Matrix, support: SupportSet): QueryTerms {
   const t = calipTerms(features.embed, features.patches!, W);
-  const { affinity, kl } = tipxAffinities(features.embed, t.clip, support);
+  const { affinity, kl } = tipxAffinities(features.embed, t.clip, W, support);
   const scaled = (x: Float32Array) => x.map((v) => LOGIT_SCALE * v);
   return { label, clip: scaled(t.clip), calipX: scaled(t.visualGuidedText), calipZ: scaled(t.textAwareVisual), affinity, kl, skip: -1 };
 }
