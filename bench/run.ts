@@ -15,8 +15,9 @@ import { fromFloat16, toFloat16 } from '../core/compact.js';
 import { normalizeRows, matrix } from '../core/linalg.js';
 import { CALIP_DEFAULTS } from '../core/scoring/calip.js';
 import { CalipGraph } from '../core/scoring/calip-graph.js';
+import { SupportGraph } from '../core/scoring/support-graph.js';
 import { scoreImage, type Method } from '../core/scoring/methods.js';
-import { prepareSupport } from '../core/scoring/tipx.js';
+import { prepareSupport, tipxProbes } from '../core/scoring/tipx.js';
 import { tuneHyperparameters } from '../core/scoring/tune.js';
 import { nativeGemm } from '../indexer/native-gemm.js';
 import { convertCheckpoint } from '../models/convert.js';
@@ -123,10 +124,15 @@ async function benchScoring(): Promise<void> {
   }
   for (const runtime of ['node', 'wasm'] as const) {
     const graph = await CalipGraph.create(await ortFor(runtime), W);
-    const calipMs = await timeAsync(() => graph.terms(image.embed, image.patches).then((t) => scoreImage('calip', image, W, null, params, t)));
-    const combinedMs = await timeAsync(() => graph.terms(image.embed, image.patches).then((t) => scoreImage('combined', image, W, stored, params, t)));
+    const calipMs = await timeAsync(() => graph.terms(image.embed, image.patches).then((t) => scoreImage('calip', image, W, null, params, { calip: t })));
+    const supportGraph = await SupportGraph.create(await ortFor(runtime), stored.features);
+    const combinedMs = await timeAsync(async () => {
+      const calip = await graph.terms(image.embed, image.patches);
+      const supportProducts = await supportGraph.products(tipxProbes(image.embed, calip.clip, W).probes);
+      return scoreImage('combined', image, W, stored, params, { calip, supportProducts });
+    });
     console.log(`| calip, products on onnxruntime-${runtime} | ${calipMs.toFixed(2)} |`);
-    console.log(`| combined, CALIP on onnxruntime-${runtime} | ${combinedMs.toFixed(2)} |`);
+    console.log(`| combined, CALIP and TIP-X products on onnxruntime-${runtime} | ${combinedMs.toFixed(2)} |`);
   }
   compareSupportStorage(W, support, image, params);
 }

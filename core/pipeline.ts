@@ -3,8 +3,10 @@
 import type { ImageEncoder, ImageOutput, OrtModule } from './encoders.js';
 import { crop, normalize as normalizePixels, preprocess, resize, shortestSideSize, type RgbImage } from './image.js';
 import type { LoadedIndex } from './index-format.js';
-import { matrix, normalizeRows, type Matrix } from './linalg.js';
+import { matrix, matVec, normalizeRows, type Matrix } from './linalg.js';
 import { CalipGraph } from './scoring/calip-graph.js';
+import { SupportGraph } from './scoring/support-graph.js';
+import { tipxProbes } from './scoring/tipx.js';
 import { DEFAULT_PARAMS, scoreImage, type HyperParams, type ImageFeatures, type Method } from './scoring/methods.js';
 import { defaultShortSide, SegmentationAccumulator, slidingWindows, type SegmentationOptions } from './scoring/segment.js';
 
@@ -18,8 +20,9 @@ export interface LabelScore {
 }
 
 export class Pipeline {
-  /** CALIP's products through onnxruntime (set by `accelerate`); the JavaScript path otherwise. */
+  /** CALIP's and TIP-X's products through onnxruntime (set by `accelerate`); JavaScript otherwise. */
   private calipGraph?: CalipGraph;
+  private supportGraph?: SupportGraph;
 
   constructor(
     readonly encoder: ImageEncoder,
@@ -64,6 +67,7 @@ export class Pipeline {
 
   async accelerate(ort: OrtModule): Promise<this> {
     this.calipGraph = await CalipGraph.create(ort, this.index.textClassifier);
+    if (this.index.support) this.supportGraph = await SupportGraph.create(ort, this.index.support.features);
     return this;
   }
 
@@ -73,9 +77,15 @@ export class Pipeline {
 
   /** As `logits`, with CALIP's products on onnxruntime when accelerated. */
   async score(features: ImageFeatures, method: Method, params: HyperParams = this.params(method)): Promise<Float32Array> {
+    const W = this.index.textClassifier;
     const usesCalip = method === 'calip' || method === 'combined';
-    const terms = usesCalip && this.calipGraph && features.patches ? await this.calipGraph.terms(features.embed, features.patches) : undefined;
-    return scoreImage(method, features, this.index.textClassifier, this.index.support, params, terms);
+    const calip = usesCalip && this.calipGraph && features.patches ? await this.calipGraph.terms(features.embed, features.patches) : undefined;
+    let supportProducts: Float32Array | undefined;
+    if ((method === 'tipx' || method === 'combined') && this.supportGraph) {
+      const fDotW = calip?.clip ?? matVec(W, features.embed);
+      supportProducts = await this.supportGraph.products(tipxProbes(features.embed, fDotW, W).probes);
+    }
+    return scoreImage(method, features, W, this.index.support, params, { calip, supportProducts });
   }
 
   topK(logits: Float32Array, k: number): LabelScore[] {

@@ -185,3 +185,17 @@ describe('CALIP on onnxruntime', () => {
     close(fast.textAwareVisual, ref.textAwareVisual, 1e-4);
   });
 });
+
+describe('TIP-X support pass on onnxruntime', () => {
+  it.each(['node', 'wasm'] as const)('SupportGraph (%s) products give the JavaScript TIP-X logits (1e-3)', async (runtime) => {
+    const { SupportGraph } = await import('../core/scoring/support-graph.js');
+    const { tipxProbes } = await import('../core/scoring/tipx.js');
+    const { ortFor } = await import('../models/load-model.js');
+    const W = randomUnitRows(9, 32, 81), F = randomUnitRows(45, 32, 82), f = randomUnitRows(1, 32, 83).data;
+    const support = prepareSupport(F, Int32Array.from({ length: 45 }, (_, i) => i % 9), W);
+    const graph = await SupportGraph.create(await ortFor(runtime), F);
+    const supportProducts = await graph.products(tipxProbes(f, clipLogits(f, W).map((v) => v / 100), W).probes);
+    const params = { ...CALIP_DEFAULTS, alpha: 3, beta: 5.5, gamma: 2 };
+    close(scoreImage('tipx', { embed: f }, W, support, params, { supportProducts }), scoreImage('tipx', { embed: f }, W, support, params), 1e-3);
+  });
+});

@@ -22,8 +22,14 @@ export interface ImageFeatures {
 
 export class ScoringError extends Error {}
 
-/** `calip`: CALIP terms computed elsewhere (e.g. CalipGraph); otherwise computed here. */
-export function scoreImage(method: Method, image: ImageFeatures, W: Matrix, support: SupportSet | null, params: HyperParams, calip?: CalipTerms): Float32Array {
+/** Products computed elsewhere (on onnxruntime, see pipeline.ts); whatever is absent is computed here. */
+export interface Precomputed {
+  calip?: CalipTerms;
+  /** F·[f; Wᵀp]ᵀ [M,2] (tipx.ts). */
+  supportProducts?: Float32Array;
+}
+
+export function scoreImage(method: Method, image: ImageFeatures, W: Matrix, support: SupportSet | null, params: HyperParams, precomputed: Precomputed = {}): Float32Array {
   const needsPatches = method === 'calip' || method === 'combined';
   const needsSupport = method === 'tipx' || method === 'combined';
   if (needsPatches && !image.patches) throw new ScoringError(`method ${method} needs patch embeddings`);
@@ -31,7 +37,7 @@ export function scoreImage(method: Method, image: ImageFeatures, W: Matrix, supp
   let base: Float32Array;
   let fDotW: Float32Array;
   if (needsPatches) {
-    const terms = calip ?? calipTerms(image.embed, image.patches!, W);
+    const terms = precomputed.calip ?? calipTerms(image.embed, image.patches!, W);
     fDotW = terms.clip;
     base = calipLogitsFromTerms(terms, params);
   } else {
@@ -40,6 +46,6 @@ export function scoreImage(method: Method, image: ImageFeatures, W: Matrix, supp
     base = fDotW.map((v) => LOGIT_SCALE * v);
   }
   if (!needsSupport) return base;
-  const { affinity, kl } = tipxAffinities(image.embed, fDotW, W, support!);
+  const { affinity, kl } = tipxAffinities(image.embed, fDotW, W, support!, precomputed.supportProducts);
   return addTipx(base, tipxTerms(affinity, kl, support!, params.beta), params);
 }

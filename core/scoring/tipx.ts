@@ -82,17 +82,27 @@ export interface TipxTerms {
   signature: Float32Array;
 }
 
-/** Affinities A = f Fᵀ [M] and KL_j = Σ_c p_c (log p_c − log q_jc) [M], in one pass over F. */
-export function tipxAffinities(f: Float32Array, fDotW: Float32Array, W: Matrix, support: SupportSet): { affinity: Float32Array; kl: Float32Array } {
-  const M = support.features.rows, C = support.numClasses, D = support.features.cols;
+/** The two vectors a request projects the support features on, [f; Wᵀp], and Σ p log p. */
+export function tipxProbes(f: Float32Array, fDotW: Float32Array, W: Matrix): { probes: Matrix; negEntropy: number } {
+  const C = W.rows, D = W.cols;
   const logP = logSoftmax(fDotW, 1 / SIGNATURE_TEMPERATURE);
   const p = logP.map(Math.exp);
   let negEntropy = 0;
   for (let c = 0; c < C; c++) negEntropy += p[c]! * logP[c]!;
-  const probes = new Float32Array(2 * D); // [f; Wᵀp]
+  const probes = new Float32Array(2 * D);
   probes.set(f);
   for (let c = 0; c < C; c++) for (let d = 0; d < D; d++) probes[D + d]! += p[c]! * W.data[c * D + d]!;
-  const both = matMulABt(support.features, { data: probes, rows: 2, cols: D }).data; // [M,2]
+  return { probes: { data: probes, rows: 2, cols: D }, negEntropy };
+}
+
+/**
+ * Affinities A = f Fᵀ [M] and KL_j = Σ_c p_c (log p_c − log q_jc) [M], in one pass over F.
+ * `products`: F·[f; Wᵀp]ᵀ [M,2] computed elsewhere (SupportGraph); otherwise computed here.
+ */
+export function tipxAffinities(f: Float32Array, fDotW: Float32Array, W: Matrix, support: SupportSet, products?: Float32Array): { affinity: Float32Array; kl: Float32Array } {
+  const M = support.features.rows;
+  const { probes, negEntropy } = tipxProbes(f, fDotW, W);
+  const both = products ?? matMulABt(support.features, probes).data; // [M,2]
   const affinity = new Float32Array(M);
   const kl = new Float32Array(M);
   for (let j = 0; j < M; j++) {
