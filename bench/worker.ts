@@ -1,43 +1,14 @@
 // Worker benchmarks in workerd (Miniflare listening on loopback): cold start, latency per
 // method, 1080p JPEG decode, WASM heap, and a bounded load run (autocannon, 16 connections).
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import jpeg from 'jpeg-js';
-import { prepareSupport } from '../core/scoring/tipx.js';
 import { renderPrompt } from '../eval/generator-server.js';
-import { writeIndex } from '../indexer/write-index.js';
 import { convertCheckpoint } from '../models/convert.js';
-import { readModelInfo } from '../models/load-model.js';
 import { TINY_VARIANTS, writeTinyCheckpoint, type TinyVariant } from '../models/tiny-checkpoints.js';
-import { randomUnitRows, tempDir } from '../test/helpers.js';
-import { startWorker } from '../test/worker-harness.js';
-
-/** A synthetic index of the given size (latency does not depend on what the vectors mean). */
-function syntheticIndex(modelDir: string, classes: number, shots: number): string {
-  const info = readModelInfo(modelDir);
-  const D = info.embedDim, M = classes * shots;
-  const W = randomUnitRows(classes, D, 1);
-  const labels = Int32Array.from({ length: M }, (_, i) => i % classes);
-  const support = prepareSupport(randomUnitRows(M, D, 2), labels, W);
-  const out = join(tempDir('bench-index'), 'bench');
-  const params = { beta2: 1.12, beta3: 0.02, alpha: 1, beta: 5.5, gamma: 0.3 };
-  writeIndex(
-    out,
-    {
-      model: { name: info.name, modelJsonSha256: createHash('sha256').update(readFileSync(join(modelDir, 'model.json'))).digest('hex'), embedDim: D },
-      classes: Array.from({ length: classes }, (_, c) => ({ name: `class ${c}`, synonyms: [] })),
-      prompts: { templates: ['a photo of a {}.'], descriptions: 0 },
-      counts: { classes, queries: classes, support: M },
-      support: { sources: Array.from(labels, (label) => ({ kind: 'shots' as const, path: 'synthetic', sha256: '0'.repeat(64), label })), perClass: new Array(classes).fill(shots), requestedPerClass: shots },
-      hyperparameters: { source: 'defaults', params: { calip: { beta2: 1.12, beta3: 0.02 }, tipx: { alpha: 1, beta: 5.5, gamma: 0.3 }, combined: params } },
-    },
-    { textClassifier: W, queries: W, queryClass: Int32Array.from({ length: classes }, (_, c) => c), support: { features: support.features, labels, logNorm: support.logNorm } },
-  );
-  return out;
-}
+import { tempDir } from '../test/helpers.js';
+import { startWorker, syntheticIndex } from '../test/worker-harness.js';
 
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 const mb = (n: number) => (n / 2 ** 20).toFixed(1);

@@ -65,14 +65,25 @@ export class Pipeline {
     }));
   }
 
-  async accelerate(ort: OrtModule): Promise<this> {
+  /**
+   * Moves CALIP's and TIP-X's products onto onnxruntime. With `releaseSupportFeatures`, the
+   * JavaScript copy of the support features is dropped once the graph holds them (the Worker:
+   * one copy, not two, under 128 MB); `logits` (the JavaScript path) then refuses TIP-X.
+   */
+  async accelerate(ort: OrtModule, options: { releaseSupportFeatures?: boolean } = {}): Promise<this> {
     this.calipGraph = await CalipGraph.create(ort, this.index.textClassifier);
-    if (this.index.support) this.supportGraph = await SupportGraph.create(ort, this.index.support.features);
+    const support = this.index.support;
+    if (support) {
+      this.supportGraph = await SupportGraph.create(ort, support.features);
+      if (options.releaseSupportFeatures) support.features = { ...support.features, data: new Float32Array(0) };
+    }
     return this;
   }
 
   logits(features: ImageFeatures, method: Method, params: HyperParams = this.params(method)): Float32Array {
-    return scoreImage(method, features, this.index.textClassifier, this.index.support, params);
+    const support = this.index.support;
+    if (support && support.features.data.length === 0 && (method === 'tipx' || method === 'combined')) throw new Error('support features were released to onnxruntime: use score()');
+    return scoreImage(method, features, this.index.textClassifier, support, params);
   }
 
   /** As `logits`, with CALIP's products on onnxruntime when accelerated. */

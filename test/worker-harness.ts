@@ -1,10 +1,14 @@
 // Runs the bundled Worker in the real Workers runtime (workerd, through Miniflare).
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Miniflare } from 'miniflare';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { prepareSupport } from '../core/scoring/tipx.js';
 import { publish } from '../indexer/publish.js';
-import { tempDir } from './helpers.js';
+import { writeIndex } from '../indexer/write-index.js';
+import { readModelInfo } from '../models/load-model.js';
+import { randomUnitRows, tempDir } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
 let bundle: string | undefined;
@@ -54,3 +58,28 @@ export async function startWorker(vars: Record<string, string> = {}, listen = fa
     dispose: () => mf.dispose(),
   };
 }
+
+/** A synthetic index of the given size (latency does not depend on what the vectors mean). */
+export function syntheticIndex(modelDir: string, classes: number, shots: number): string {
+  const info = readModelInfo(modelDir);
+  const D = info.embedDim, M = classes * shots;
+  const W = randomUnitRows(classes, D, 1);
+  const labels = Int32Array.from({ length: M }, (_, i) => i % classes);
+  const support = prepareSupport(randomUnitRows(M, D, 2), labels, W);
+  const out = join(tempDir('bench-index'), 'bench');
+  const params = { beta2: 1.12, beta3: 0.02, alpha: 1, beta: 5.5, gamma: 0.3 };
+  writeIndex(
+    out,
+    {
+      model: { name: info.name, modelJsonSha256: createHash('sha256').update(readFileSync(join(modelDir, 'model.json'))).digest('hex'), embedDim: D },
+      classes: Array.from({ length: classes }, (_, c) => ({ name: `class ${c}`, synonyms: [] })),
+      prompts: { templates: ['a photo of a {}.'], descriptions: 0 },
+      counts: { classes, queries: classes, support: M },
+      support: { sources: Array.from(labels, (label) => ({ kind: 'shots' as const, path: 'synthetic', sha256: '0'.repeat(64), label })), perClass: new Array(classes).fill(shots), requestedPerClass: shots },
+      hyperparameters: { source: 'defaults', params: { calip: { beta2: 1.12, beta3: 0.02 }, tipx: { alpha: 1, beta: 5.5, gamma: 0.3 }, combined: params } },
+    },
+    { textClassifier: W, queries: W, queryClass: Int32Array.from({ length: classes }, (_, c) => c), support: { features: support.features, labels, logNorm: support.logNorm } },
+  );
+  return out;
+}
+

@@ -204,3 +204,24 @@ describe('Worker auth', () => {
     }
   });
 });
+
+describe('Worker memory at ImageNet scale', () => {
+  it('a TinyCLIP-shaped model with a 1,000-class × 16-shot index stays under 128 MB (WASM heap + index)', { timeout: 240_000 }, async () => {
+    const { convertCheckpoint } = await import('../models/convert.js');
+    const { TINY_VARIANTS, writeTinyCheckpoint } = await import('../models/tiny-checkpoints.js');
+    const { syntheticIndex } = await import('./worker-harness.js');
+    const ck = join(tempDir('tc-ck'), 'tinyclip'), model = join(tempDir('tc-model'), 'tinyclip');
+    writeTinyCheckpoint(TINY_VARIANTS['tinyclip-shaped'], ck);
+    convertCheckpoint(ck, model);
+    const big = await startWorker({ DEFAULT_INDEX: 'bench' });
+    try {
+      await big.publish(syntheticIndex(model, 1000, 16), model);
+      const r = await post(big, '/v1/classify?method=combined', renderPrompt('a red star', 1, 224));
+      expect(r.status).toBe(200);
+      const m = ((await (await big.fetch('/v1/health')).json()) as { memory: { total_bytes: number; limit_bytes: number } }).memory;
+      expect(m.total_bytes).toBeLessThan(m.limit_bytes * 0.85); // headroom for a request's decode buffers
+    } finally {
+      await big.dispose();
+    }
+  });
+});

@@ -74,7 +74,7 @@ export class Store {
       encoder.catch(() => encoders.delete(sha));
     }
     const now = Date.now();
-    const pipeline = await new Pipeline(await encoder, index).accelerate(workerOrt());
+    const pipeline = await new Pipeline(await encoder, index).accelerate(workerOrt(), { releaseSupportFeatures: true });
     return { version, pipeline, indexBytes: sizeOf(index), loadedAt: now, checkedAt: now };
   }
 
