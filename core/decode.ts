@@ -26,6 +26,11 @@ export function sniffFormat(bytes: Uint8Array): ImageFormat {
 export interface DecodeLimits {
   /** Refuse images with more pixels than this (decompression bombs). */
   maxPixels: number;
+  /**
+   * Refuse JPEGs whose decoding would allocate more than this (jpeg-js counts its buffers;
+   * a 12 MP photo needs ~110 MB). Default: 4 bytes per allowed pixel + 64 MB.
+   */
+  maxDecodeMB?: number;
 }
 
 export const DEFAULT_LIMITS: DecodeLimits = { maxPixels: 50_000_000 };
@@ -47,7 +52,7 @@ export function decodeImage(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_LI
   const format = sniffFormat(bytes);
   try {
     if (format === 'jpeg') {
-      const maxMemoryUsageInMB = Math.ceil((limits.maxPixels * 4) / 2 ** 20) + 64;
+      const maxMemoryUsageInMB = limits.maxDecodeMB ?? Math.ceil((limits.maxPixels * 4) / 2 ** 20) + 64;
       const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxResolutionInMP: limits.maxPixels / 1e6, maxMemoryUsageInMB });
       return { width: img.width, height: img.height, data: img.data };
     }
@@ -73,7 +78,10 @@ export function decodeImage(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_LI
   } catch (e) {
     if (e instanceof ImageDecodeError) throw e;
     const msg = (e as Error).message ?? String(e);
-    if (/maxResolutionInMP|maxMemoryUsage/i.test(msg)) throw new ImageDecodeError(`image is over the pixel limit of ${limits.maxPixels}`, 'too_large');
+    if (/maxResolutionInMP/i.test(msg)) throw new ImageDecodeError(`image is over the pixel limit of ${limits.maxPixels}`, 'too_large');
+    if (/maxMemoryUsage/i.test(msg)) {
+      throw new ImageDecodeError(`decoding this ${format} would need more than ${limits.maxDecodeMB ?? 'the allowed'} MB; send a smaller image (a few hundred pixels a side is all the model uses)`, 'too_large');
+    }
     throw new ImageDecodeError(`cannot decode ${format} image: ${msg}`, 'undecodable');
   }
   throw new ImageDecodeError(format === 'unknown' ? 'not a JPEG or PNG image' : `${format} images are not supported (JPEG and PNG are)`, 'unsupported_media_type');

@@ -12,10 +12,6 @@ export function matrix(data: Float32Array, rows: number, cols: number): Matrix {
   return { data, rows, cols };
 }
 
-export function row(m: Matrix, i: number): Float32Array {
-  return m.data.subarray(i * m.cols, (i + 1) * m.cols);
-}
-
 export function dot(a: Float32Array, aOff: number, b: Float32Array, bOff: number, n: number): number {
   let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   let i = 0;

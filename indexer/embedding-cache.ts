@@ -2,7 +2,7 @@
 // sharding: a folder of append-only `*.bin` shard files, each a run of records of
 // 32 bytes of SHA-256 followed by D little-endian float32 (the normalised image
 // embedding). Shards made on other machines are merged by copying them into the folder.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export class EmbeddingCache {
@@ -42,9 +42,5 @@ export class EmbeddingCache {
     Buffer.from(sha256, 'hex').copy(record, 0);
     Buffer.from(embedding.buffer, embedding.byteOffset, embedding.byteLength).copy(record, 32);
     appendFileSync(this.shard, record);
-  }
-
-  static exists(dir: string): boolean {
-    return existsSync(dir);
   }
 }

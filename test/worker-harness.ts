@@ -45,7 +45,7 @@ export async function startWorker(vars: Record<string, string> = {}, listen = fa
     compatibilityDate: '2026-04-01',
     ...(listen ? { host: '127.0.0.1', port: 0 } : {}),
     r2Buckets: ['STORE'],
-    bindings: { DEFAULT_INDEX: 'tiny', PUBLIC: 'true', MAX_BODY_BYTES: String(10 * 2 ** 20), MAX_PIXELS: '16000000', RELOAD_CHECK_SECONDS: '0', ...vars },
+    bindings: { DEFAULT_INDEX: 'tiny', PUBLIC: 'true', MAX_BODY_BYTES: String(10 * 2 ** 20), MAX_PIXELS: '16000000', MAX_DECODE_MB: '48', RELOAD_CHECK_SECONDS: '0', ...vars },
   });
   await mf.ready;
   const bucket = await mf.getR2Bucket('STORE');

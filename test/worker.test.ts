@@ -149,6 +149,23 @@ describe('Worker errors: one JSON shape, the right status, never a 500 for bad i
   });
 });
 
+describe('Worker decode memory', () => {
+  it('refuses a JPEG whose decoding would exceed MAX_DECODE_MB with a 413, and serves it under a larger budget', { timeout: 120_000 }, async () => {
+    const w2 = 1600, h2 = 1200, rgba = new Uint8Array(w2 * h2 * 4).fill(128);
+    const big = new Uint8Array(jpeg.encode({ width: w2, height: h2, data: rgba }, 80).data);
+    const tight = await startWorker({ MAX_DECODE_MB: '8' });
+    try {
+      await tight.publish(withSupport, modelDir);
+      const r = await post(tight, '/v1/classify', big, 'image/jpeg');
+      expect(r.status).toBe(413);
+      expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/would need more than 8 MB/);
+    } finally {
+      await tight.dispose();
+    }
+    expect((await post(w, '/v1/classify', big, 'image/jpeg')).status).toBe(200); // 48 MB default
+  });
+});
+
 describe('Worker index management', () => {
   it('hot-reloads when the current pointer moves; tipx on an index without support is a 422', async () => {
     await w.publish(zeroShot, modelDir); // the same name "tiny": the pointer moves to the new version

@@ -17,6 +17,7 @@ export interface Env {
   API_KEYS?: string;
   MAX_BODY_BYTES?: string;
   MAX_PIXELS?: string;
+  MAX_DECODE_MB?: string;
   RELOAD_CHECK_SECONDS?: string;
 }
 
@@ -26,14 +27,14 @@ function storeFor(env: Env): Store {
   return store;
 }
 
-const limits = (env: Env) => ({ body: Number(env.MAX_BODY_BYTES ?? 10 * 2 ** 20), pixels: Number(env.MAX_PIXELS ?? 16_000_000) });
+const limits = (env: Env) => ({ body: Number(env.MAX_BODY_BYTES ?? 10 * 2 ** 20), pixels: Number(env.MAX_PIXELS ?? 16_000_000), decodeMB: Number(env.MAX_DECODE_MB ?? 48) });
 
 async function decoded(request: Request, env: Env) {
-  const { body, pixels } = limits(env);
+  const { body, pixels, decodeMB } = limits(env);
   const bytes = await imageFromRequest(request, body);
   const t = Date.now();
   try {
-    const image = decodeImage(bytes, { maxPixels: pixels });
+    const image = decodeImage(bytes, { maxPixels: pixels, maxDecodeMB: decodeMB });
     return { image, decodeMs: Date.now() - t };
   } catch (e) {
     if (!(e instanceof ImageDecodeError)) throw e;
