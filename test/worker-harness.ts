@@ -31,7 +31,7 @@ export interface WorkerHandle {
   dispose(): Promise<void>;
 }
 
-export async function startWorker(vars: Record<string, string> = {}, listen = false): Promise<WorkerHandle> {
+export async function startWorker(vars: Record<string, string> = {}, listen = false, images = false): Promise<WorkerHandle> {
   const dir = buildWorker();
   const mf = new Miniflare({
     // Listed explicitly: Miniflare's module walker refuses ORT's dynamic import().
@@ -45,6 +45,7 @@ export async function startWorker(vars: Record<string, string> = {}, listen = fa
     compatibilityDate: '2026-04-01',
     ...(listen ? { host: '127.0.0.1', port: 0 } : {}),
     r2Buckets: ['STORE'],
+    ...(images ? { images: { binding: 'IMAGES' } } : {}),
     bindings: { DEFAULT_INDEX: 'tiny', PUBLIC: 'true', MAX_BODY_BYTES: String(10 * 2 ** 20), MAX_PIXELS: '16000000', MAX_DECODE_MB: '48', RELOAD_CHECK_SECONDS: '0', ...vars },
   });
   await mf.ready;

@@ -166,6 +166,34 @@ describe('Worker decode memory', () => {
   });
 });
 
+describe('Worker with the Images binding (local, through Miniflare)', () => {
+  it('shrinks a large JPEG, a 12 MP photo and a WebP before decoding; segmentation reports both sizes', { timeout: 120_000 }, async () => {
+    const sharp = (await import('sharp')).default;
+    const w2 = 1600, h2 = 1200;
+    const big = new Uint8Array(jpeg.encode({ width: w2, height: h2, data: new Uint8Array(w2 * h2 * 4).fill(128) }, 80).data);
+    const webp = new Uint8Array(await sharp(png).webp().toBuffer());
+    const withImages = await startWorker({ MAX_DECODE_MB: '8', RESIZE_MAX_SIDE: '512' }, false, true);
+    try {
+      await withImages.publish(withSupport, modelDir);
+      expect((await post(withImages, '/v1/classify', big, 'image/jpeg')).status).toBe(200); // 413 without the binding (above)
+      // A 12 MP phone-sized photo: shrunk by the binding, decoded at 512 px.
+      const phone = new Uint8Array(jpeg.encode({ width: 4000, height: 3000, data: new Uint8Array(4000 * 3000 * 4).fill(90) }, 70).data);
+      const p12 = await post(withImages, '/v1/classify', phone, 'image/jpeg');
+      expect(p12.status).toBe(200);
+      const seg = (await (await post(withImages, '/v1/segment?format=json', big, 'image/jpeg')).json()) as { width: number; height: number; input: { width: number; height: number } };
+      expect(seg.input).toEqual({ width: 1600, height: 1200 });
+      expect([seg.width, seg.height]).toEqual([512, 384]);
+      const r = await post(withImages, '/v1/classify', webp, 'image/webp');
+      expect(r.status).toBe(200);
+      expect(((await r.json()) as { labels: unknown[] }).labels).toHaveLength(5);
+    } finally {
+      await withImages.dispose();
+    }
+    const noBinding = await post(w, '/v1/classify', webp, 'image/webp');
+    expect(noBinding.status).toBe(415);
+  });
+});
+
 describe('Worker index management', () => {
   it('hot-reloads when the current pointer moves; tipx on an index without support is a 422', async () => {
     await w.publish(zeroShot, modelDir); // the same name "tiny": the pointer moves to the new version

@@ -12,6 +12,9 @@ import { Store } from './store.js';
 
 export interface Env {
   STORE: R2Bucket;
+  /** Cloudflare Images binding: when bound, large or WebP images are resized before decoding. */
+  IMAGES?: ImagesBinding;
+  RESIZE_MAX_SIDE?: string;
   DEFAULT_INDEX: string;
   PUBLIC?: string;
   API_KEYS?: string;
@@ -27,15 +30,39 @@ function storeFor(env: Env): Store {
   return store;
 }
 
-const limits = (env: Env) => ({ body: Number(env.MAX_BODY_BYTES ?? 10 * 2 ** 20), pixels: Number(env.MAX_PIXELS ?? 16_000_000), decodeMB: Number(env.MAX_DECODE_MB ?? 48) });
+const limits = (env: Env) => ({ body: Number(env.MAX_BODY_BYTES ?? 10 * 2 ** 20), pixels: Number(env.MAX_PIXELS ?? 16_000_000), decodeMB: Number(env.MAX_DECODE_MB ?? 48), maxSide: Number(env.RESIZE_MAX_SIDE ?? 1024) });
+
+/**
+ * With an Images binding, a phone photo (or a WebP) is scaled down at the edge to at most
+ * `maxSide` pixels a side and handed over as PNG, so jpeg-js never holds it at full size.
+ */
+async function shrink(images: ImagesBinding, bytes: Uint8Array, maxPixels: number, maxSide: number): Promise<{ bytes: Uint8Array; input: { width: number; height: number } }> {
+  const stream = () => new Blob([bytes]).stream();
+  let info: { format: string; width?: number; height?: number };
+  try {
+    info = (await images.info(stream())) as typeof info;
+  } catch {
+    throw new HttpError('unsupported_media_type', 'not an image the Images binding can read');
+  }
+  const width = info.width ?? 0, height = info.height ?? 0;
+  if (width * height > maxPixels) throw new HttpError('payload_too_large', `image has ${width * height} pixels, over the limit of ${maxPixels}`);
+  const input = { width, height };
+  if (Math.max(width, height) <= maxSide && (info.format === 'image/jpeg' || info.format === 'image/png')) return { bytes, input };
+  // One side only: the aspect ratio is kept (and the local implementation agrees with the edge).
+  const side = Math.min(maxSide, Math.max(width, height));
+  const out = await images.input(stream()).transform(width >= height ? { width: side } : { height: side }).output({ format: 'image/png' });
+  return { bytes: new Uint8Array(await out.response().arrayBuffer()), input };
+}
 
 async function decoded(request: Request, env: Env) {
-  const { body, pixels, decodeMB } = limits(env);
-  const bytes = await imageFromRequest(request, body);
+  const { body, pixels, decodeMB, maxSide } = limits(env);
+  let bytes = await imageFromRequest(request, body);
   const t = Date.now();
+  let input: { width: number; height: number } | undefined;
+  if (env.IMAGES) ({ bytes, input } = await shrink(env.IMAGES, bytes, pixels, maxSide));
   try {
     const image = decodeImage(bytes, { maxPixels: pixels, maxDecodeMB: decodeMB });
-    return { image, decodeMs: Date.now() - t };
+    return { image, decodeMs: Date.now() - t, input: input ?? { width: image.width, height: image.height } };
   } catch (e) {
     if (!(e instanceof ImageDecodeError)) throw e;
     throw new HttpError(e.code === 'unsupported_media_type' ? 'unsupported_media_type' : e.code === 'too_large' ? 'payload_too_large' : 'undecodable_image', e.message);
@@ -111,14 +138,15 @@ router.post('/v1/classify', async (request: Request, env: Env) => {
 router.post('/v1/segment', async (request: Request, env: Env) => {
   const started = Date.now();
   const { params, name, pipeline, version } = await begin(request, env, SEGMENT_PARAMS);
-  const { image, decodeMs } = await decoded(request, env);
+  const { image, decodeMs, input } = await decoded(request, env);
   const names = pipeline.index.manifest.classes.map((c) => c.name);
   const t = Date.now();
   const labels = await pipeline.segment(image, { shortSide: params.size as number | undefined });
   const segmentMs = Date.now() - t;
   const colours = palette(names);
   const legend = names.map((label, index) => ({ index, label, color: colours[index] }));
-  const meta = { width: image.width, height: image.height, legend, index: { name, version }, model: pipeline.encoder.info.name, timings_ms: { decode: decodeMs, segment: segmentMs, total: Date.now() - started } };
+  // width/height: the label map; input: the uploaded image (larger when the Images binding shrank it).
+  const meta = { width: image.width, height: image.height, input, legend, index: { name, version }, model: pipeline.encoder.info.name, timings_ms: { decode: decodeMs, segment: segmentMs, total: Date.now() - started } };
   if (params.format === 'png') {
     if (names.length > 256) throw new HttpError('invalid_parameter', 'format=png holds at most 256 classes; use rle or json');
     const png = encodePng({ width: image.width, height: image.height, data: Uint8Array.from(labels), channels: 1, depth: 8, palette: colours });
