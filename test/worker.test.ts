@@ -223,6 +223,28 @@ describe('Worker index management', () => {
   });
 });
 
+describe('Worker model budget', () => {
+  it('refuses to load a model whose memory estimate is over 128 MB (503 with the reason)', { timeout: 120_000 }, async () => {
+    const { cpSync, writeFileSync: write } = await import('node:fs');
+    const heavy = join(tempDir('heavy'), 'model');
+    cpSync(modelDir, heavy, { recursive: true });
+    const info = JSON.parse(readFileSync(join(heavy, 'model.json'), 'utf8'));
+    info.workerMemory.quantizedEstimateBytes = 200 * 2 ** 20;
+    write(join(heavy, 'model.json'), JSON.stringify(info));
+    const out = join(tempDir('heavy-index'), 'tiny');
+    await buildIndex({ classes: join(EXAMPLES, 'shapes.txt'), model: heavy, out, shots: 1, dedup: 0.95, susPrompts: 'photo', batch: 8, device: 'cpu', cacheDir: tempDir('hc'), maxTuneQueries: 8, templates: join(EXAMPLES, 'shapes-templates.txt'), log: () => {}, progress: false });
+    const worker = await startWorker();
+    try {
+      await worker.publish(out, heavy);
+      const r = await post(worker, '/v1/classify', png);
+      expect(r.status).toBe(503);
+      expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/needs about 200 MB, over the Worker's 128 MB/);
+    } finally {
+      await worker.dispose();
+    }
+  });
+});
+
 describe('Worker auth', () => {
   it('Bearer keys from the secret; 401 without, 403 wrong; keys never echoed', async () => {
     const locked = await startWorker({ PUBLIC: 'false', API_KEYS: 'k-one, k-two-secret' });
