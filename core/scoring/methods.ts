@@ -1,6 +1,6 @@
 // The four classification methods behind one call, and the combined method
 // (beyond the papers): CALIP's three terms plus TIP-X's two support-set terms.
-import { dot, type Matrix } from '../linalg.js';
+import { matVec, type Matrix } from '../linalg.js';
 import { CALIP_DEFAULTS, calipLogitsFromTerms, calipTerms, type CalipParams, type CalipTerms } from './calip.js';
 import { addTipx, tipxAffinities, tipxTerms, type SupportSet, type TipxParams } from './tipx.js';
 import { LOGIT_SCALE } from './zeroshot.js';
@@ -41,8 +41,7 @@ export function scoreImage(method: Method, image: ImageFeatures, W: Matrix, supp
     fDotW = terms.clip;
     base = calipLogitsFromTerms(terms, params);
   } else {
-    fDotW = new Float32Array(W.rows);
-    for (let c = 0; c < W.rows; c++) fDotW[c] = dot(image.embed, 0, W.data, c * W.cols, W.cols);
+    fDotW = matVec(W, image.embed); // the same product calipTerms makes, so β2 = β3 = 0 is CLIP bit for bit
     base = fDotW.map((v) => LOGIT_SCALE * v);
   }
   if (!needsSupport) return base;
