@@ -24,12 +24,20 @@ export interface ImageEmbeddings {
   csaPatchEmbeds?: Float32Array;
 }
 
+/** An image tower: the ONNX graph on onnxruntime, or the int8 engine (engine/engine.ts). */
+export interface ImageTower {
+  readonly info: ModelInfo;
+  /** pixels: [B,3,S,S] preprocessed. */
+  encode(pixels: Float32Array, outputs?: ImageOutput[]): Promise<ImageEmbeddings>;
+  release(): Promise<void>;
+}
+
 function floats(t: Tensor | undefined, name: string): Float32Array {
   if (!t || !(t.data instanceof Float32Array)) throw new Error(`model output ${name} is missing or not float32`);
   return t.data;
 }
 
-export class ImageEncoder {
+export class ImageEncoder implements ImageTower {
   private constructor(
     private readonly ort: OrtModule,
     private readonly session: InferenceSession,

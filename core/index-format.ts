@@ -1,6 +1,6 @@
 // The index artifact: manifest.json + one data file of binary blobs. One schema
 // (index-manifest.schema.json describes the same shape), validated where it is read.
-import { fromFloat16 } from './compact.js';
+import { fromFloat16, toFloat16 } from './compact.js';
 import type { Matrix } from './linalg.js';
 import type { CalipParams } from './scoring/calip.js';
 import type { HyperParams } from './scoring/methods.js';
@@ -120,6 +120,11 @@ export interface LoadedIndex {
   queries: Matrix;
   queryClass: Int32Array;
   support: SupportSet | null;
+  /**
+   * With `supportAsHalf`: the support features as IEEE halves [M,D] (support.features is
+   * then empty), for a runtime that keeps them compact (the Worker's engine).
+   */
+  supportFeaturesHalf?: Uint16Array;
 }
 
 function view(data: Uint8Array, blob: BlobRef): Uint8Array {
@@ -139,7 +144,7 @@ function floats(data: Uint8Array, blob: BlobRef): Float32Array {
 }
 
 /** Decodes and checks every blob hash. `data` is the whole data file. */
-export async function loadIndex(manifestValue: unknown, data: Uint8Array): Promise<LoadedIndex> {
+export async function loadIndex(manifestValue: unknown, data: Uint8Array, options: { supportAsHalf?: boolean } = {}): Promise<LoadedIndex> {
   const manifest = parseIndexManifest(manifestValue, data.length);
   if ((await sha256Hex(data)) !== manifest.data.sha256) throw new IndexFormatError(`${DATA_FILE} does not match the manifest's sha256 (corrupt or from another version)`);
   for (const [name, blob] of Object.entries(manifest.blobs)) {
@@ -148,11 +153,14 @@ export async function loadIndex(manifestValue: unknown, data: Uint8Array): Promi
   const C = manifest.counts.classes, D = manifest.model.embedDim;
   const b = manifest.blobs;
   let support: SupportSet | null = null;
+  let supportFeaturesHalf: Uint16Array | undefined;
   if (manifest.support) {
     const M = manifest.counts.support;
     const labels = new Int32Array(ownBuffer(view(data, b.supportLabels!)));
+    const F = b.supportFeatures!;
+    if (options.supportAsHalf) supportFeaturesHalf = F.dtype === 'float16' ? new Uint16Array(ownBuffer(view(data, F))) : toFloat16(floats(data, F));
     support = {
-      features: { data: floats(data, b.supportFeatures!), rows: M, cols: D },
+      features: { data: supportFeaturesHalf ? new Float32Array(0) : floats(data, F), rows: M, cols: D },
       labels,
       logNorm: floats(data, b.supportLogNorm!),
       weights: classBalanceWeights(labels, C),
@@ -165,5 +173,6 @@ export async function loadIndex(manifestValue: unknown, data: Uint8Array): Promi
     queries: { data: floats(data, b.queries), rows: manifest.counts.queries, cols: D },
     queryClass: new Int32Array(ownBuffer(view(data, b.queryClass))),
     support,
+    supportFeaturesHalf,
   };
 }

@@ -2,15 +2,24 @@
 // One schema, validated where the file is read.
 
 export const MODEL_FORMAT = 'nameonly-model';
-export const MODEL_SCHEMA_VERSION = 1;
+export const MODEL_SCHEMA_VERSION = 2;
 
 /** A Worker isolate's memory limit. */
 export const WORKER_MEMORY_LIMIT = 128 * 2 ** 20;
+
+/**
+ * What a Worker needs beside the image tower's WebAssembly memory and the index: code,
+ * JavaScript heap, a decoded image in flight. Measured in workerd (test/worker.test.ts
+ * checks it still holds).
+ */
+export const WORKER_JS_RESERVE = 16 * 2 ** 20;
 
 /** onnxruntime-web's WASM heap was measured at about 2.2 × the model file + 16 MB. */
 export function estimateWorkerHeap(modelFileBytes: number): number {
   return Math.round(2.2 * modelFileBytes + 16 * 2 ** 20);
 }
+
+export type ImageRuntime = 'engine' | 'onnxruntime';
 
 export interface ModelFileInfo {
   sha256: string;
@@ -45,9 +54,24 @@ export interface ModelInfo {
     imageEncoder: string;
     imageEncoderQuantized: string;
     textEncoder: string;
+    /** The int8 engine's weight blob (engine/weights.ts). */
+    engineWeights: string;
   };
   hashes: Record<string, ModelFileInfo>;
-  workerMemory: { quantizedEstimateBytes: number; fp32EstimateBytes: number; limitBytes: number; fits: boolean };
+  /** The engine's exact budget, measured by reserving it in the module at convert time. */
+  engine: { dim: number; layers: number; weightBytes: number; stateBytes: number; memoryBytes: number };
+  /** The Worker's image tower: the int8 engine (default) or onnxruntime-web (uint8 graph). */
+  imageRuntime: ImageRuntime;
+  workerMemory: {
+    /** WebAssembly memory of the chosen runtime (engine: exact; onnxruntime: estimate). */
+    imageTowerBytes: number;
+    /** onnxruntime-web's estimate for the uint8 graph, for comparison. */
+    onnxruntimeEstimateBytes: number;
+    /** imageTowerBytes + WORKER_JS_RESERVE; the index comes on top. */
+    totalBytes: number;
+    limitBytes: number;
+    fits: boolean;
+  };
 }
 
 export class ModelInfoError extends Error {}
@@ -56,10 +80,15 @@ export class ModelInfoError extends Error {}
 export function parseModelInfo(value: unknown): ModelInfo {
   const m = value as Partial<ModelInfo> | null;
   if (!m || typeof m !== 'object' || m.format !== MODEL_FORMAT) throw new ModelInfoError('not a nameonly model.json (format field missing or wrong)');
-  if (m.schemaVersion !== MODEL_SCHEMA_VERSION) throw new ModelInfoError(`model.json schema version ${String(m.schemaVersion)} is not supported (expected ${MODEL_SCHEMA_VERSION})`);
+  if (m.schemaVersion !== MODEL_SCHEMA_VERSION) throw new ModelInfoError(`model.json schema version ${String(m.schemaVersion)} is not supported (expected ${MODEL_SCHEMA_VERSION}): convert the checkpoint again with \`nameonly convert\``);
   for (const key of ['embedDim', 'imageSize', 'patchSize', 'grid', 'contextLength', 'logitScale'] as const) {
     if (typeof m[key] !== 'number' || !(m[key] > 0)) throw new ModelInfoError(`model.json: ${key} must be a positive number`);
   }
-  if (!m.preprocess || !m.files || !m.hashes || !m.tokenizer) throw new ModelInfoError('model.json: preprocess, files, hashes and tokenizer are required');
+  if (!m.preprocess || !m.files || !m.hashes || !m.tokenizer || !m.workerMemory) throw new ModelInfoError('model.json: preprocess, files, hashes, tokenizer and workerMemory are required');
+  if (m.imageRuntime !== 'engine' && m.imageRuntime !== 'onnxruntime') throw new ModelInfoError(`model.json: imageRuntime must be "engine" or "onnxruntime"`);
+  const e = m.engine;
+  if (!e || ![e.dim, e.layers, e.weightBytes, e.stateBytes, e.memoryBytes].every((n) => Number.isInteger(n) && n > 0) || typeof m.files.engineWeights !== 'string') {
+    throw new ModelInfoError('model.json: engine (dim, layers, weightBytes, stateBytes, memoryBytes) and files.engineWeights are required');
+  }
   return m as ModelInfo;
 }

@@ -1,11 +1,11 @@
 // One image in, an answer out: decode -> preprocess -> encode -> score. The Worker
 // serves exactly this; `npm run eval` measures exactly this.
-import type { ImageEncoder, ImageOutput, OrtModule } from './encoders.js';
+import type { ImageOutput, ImageTower, OrtModule } from './encoders.js';
 import { crop, normalize as normalizePixels, preprocess, resize, shortestSideSize, type RgbImage } from './image.js';
 import type { LoadedIndex } from './index-format.js';
 import { matrix, matVec, normalizeRows, type Matrix } from './linalg.js';
 import { CalipGraph } from './scoring/calip-graph.js';
-import { SupportGraph } from './scoring/support-graph.js';
+import { SupportGraph, type SupportProducts } from './scoring/support-graph.js';
 import { tipxProbes } from './scoring/tipx.js';
 import { DEFAULT_PARAMS, scoreImage, type HyperParams, type ImageFeatures, type Method } from './scoring/methods.js';
 import { defaultShortSide, SegmentationAccumulator, slidingWindows, type SegmentationOptions } from './scoring/segment.js';
@@ -20,12 +20,13 @@ export interface LabelScore {
 }
 
 export class Pipeline {
-  /** CALIP's and TIP-X's products through onnxruntime (set by `accelerate`); JavaScript otherwise. */
+  /** CALIP's products through onnxruntime (set by `accelerate`); JavaScript otherwise. */
   private calipGraph?: CalipGraph;
-  private supportGraph?: SupportGraph;
+  /** TIP-X's pass over F elsewhere (onnxruntime or the engine); JavaScript otherwise. */
+  private supportProducts?: SupportProducts;
 
   constructor(
-    readonly encoder: ImageEncoder,
+    readonly encoder: ImageTower,
     readonly index: LoadedIndex,
   ) {
     if (encoder.info.embedDim !== index.manifest.model.embedDim) {
@@ -74,15 +75,21 @@ export class Pipeline {
     this.calipGraph = await CalipGraph.create(ort, this.index.textClassifier);
     const support = this.index.support;
     if (support) {
-      this.supportGraph = await SupportGraph.create(ort, support.features);
+      this.supportProducts = await SupportGraph.create(ort, support.features);
       if (options.releaseSupportFeatures) support.features = { ...support.features, data: new Float32Array(0) };
     }
     return this;
   }
 
+  /** TIP-X's pass over F through `products` (the Worker's engine path, F never in JavaScript). */
+  withSupportProducts(products: SupportProducts): this {
+    this.supportProducts = products;
+    return this;
+  }
+
   logits(features: ImageFeatures, method: Method, params: HyperParams = this.params(method)): Float32Array {
     const support = this.index.support;
-    if (support && support.features.data.length === 0 && (method === 'tipx' || method === 'combined')) throw new Error('support features were released to onnxruntime: use score()');
+    if (support && support.features.data.length === 0 && (method === 'tipx' || method === 'combined')) throw new Error('support features are held outside JavaScript: use score()');
     return scoreImage(method, features, this.index.textClassifier, support, params);
   }
 
@@ -92,9 +99,9 @@ export class Pipeline {
     const usesCalip = method === 'calip' || method === 'combined';
     const calip = usesCalip && this.calipGraph && features.patches ? await this.calipGraph.terms(features.embed, features.patches) : undefined;
     let supportProducts: Float32Array | undefined;
-    if ((method === 'tipx' || method === 'combined') && this.supportGraph) {
+    if ((method === 'tipx' || method === 'combined') && this.supportProducts) {
       const fDotW = calip?.clip ?? matVec(W, features.embed);
-      supportProducts = await this.supportGraph.products(tipxProbes(features.embed, fDotW, W).probes);
+      supportProducts = await this.supportProducts.products(tipxProbes(features.embed, fDotW, W).probes);
     }
     return scoreImage(method, features, W, this.index.support, params, { calip, supportProducts });
   }

@@ -1,5 +1,6 @@
 // `nameonly index`: class names -> text classifier, SuS support set, TIP-X caches,
 // name-only hyperparameters -> a versioned index artifact.
+import type { ModelInfo } from '../core/model-info.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -245,14 +246,14 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
         { textClassifier: W, queries, queryClass, support },
       ),
     );
-    printSummary(o.log, written.manifest, written.bytes, embedder.info.workerMemory.quantizedEstimateBytes, skipped, shortfall, timings);
+    printSummary(o.log, written.manifest, written.bytes, embedder.info, skipped, shortfall, timings);
     return { ...written, skipped, shortfall, timings };
   } finally {
     await embedder.close();
   }
 }
 
-function printSummary(log: (l: string) => void, m: IndexManifest, bytes: number, modelHeap: number, skipped: BuildResult['skipped'], shortfall: BuildResult['shortfall'], timings: Record<string, number>): void {
+function printSummary(log: (l: string) => void, m: IndexManifest, bytes: number, model: ModelInfo, skipped: BuildResult['skipped'], shortfall: BuildResult['shortfall'], timings: Record<string, number>): void {
   const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
   log(`\nindex ${m.name} ${m.version}: ${m.counts.classes} classes, ${m.counts.queries} segmentation queries, ${m.counts.support} support images`);
   for (const s of skipped) log(`  skipped ${s.path}: ${s.reason}`);
@@ -260,8 +261,11 @@ function printSummary(log: (l: string) => void, m: IndexManifest, bytes: number,
   const h = m.hyperparameters;
   log(`  hyperparameters (${h.source}): ${JSON.stringify(h.params.combined)}`);
   if (h.looAccuracy) log(`  leave-one-out accuracy: clip ${h.looAccuracy.clip.toFixed(3)}, calip ${h.looAccuracy.calip.toFixed(3)}, tipx ${h.looAccuracy.tipx.toFixed(3)}, combined ${h.looAccuracy.combined.toFixed(3)} (${h.looAccuracy.queries} queries)`);
-  // The Worker decodes the support blobs to float32: features + log q + labels.
-  const decoded = 4 * m.counts.support * (m.model.embedDim + m.counts.classes + 2) + 4 * (m.counts.classes + m.counts.queries) * m.model.embedDim;
-  log(`  index size ${mb(bytes)}; estimated Worker memory: model ${mb(modelHeap)} + index ${mb(decoded)} = ${mb(modelHeap + decoded)} of 128 MB`);
+  // In the Worker: support features as halves (engine) or float32 (onnxruntime), lse, labels and
+  // weights per support image, classifier and queries as float32.
+  const featureBytes = model.imageRuntime === 'engine' ? 2 : 4;
+  const decoded = m.counts.support * (featureBytes * m.model.embedDim + 12) + 4 * (m.counts.classes + m.counts.queries) * m.model.embedDim;
+  const modelBytes = model.workerMemory.totalBytes;
+  log(`  index size ${mb(bytes)}; Worker memory: model ${mb(modelBytes)} + index ${mb(decoded)} = ${mb(modelBytes + decoded)} of 128 MB${modelBytes + decoded > model.workerMemory.limitBytes ? ' — DOES NOT FIT' : ''}`);
   log(`  timings: ${Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`);
 }

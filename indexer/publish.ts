@@ -45,8 +45,14 @@ export async function publish(indexDir: string, modelDir: string, target: Publis
   if (modelSha !== manifest.model.modelJsonSha256) throw new Error(`index ${manifest.name} was built for model ${manifest.model.name}, not for ${modelDir}`);
   const info = parseModelInfo(JSON.parse(modelJson.toString('utf8')));
   const { name, version } = manifest;
+  if (!info.workerMemory.fits) {
+    const mb = (n: number) => `${Math.round(n / 2 ** 20)} MB`;
+    throw new Error(`model ${info.name} does not fit a Worker: it needs about ${mb(info.workerMemory.totalBytes)} of ${mb(info.workerMemory.limitBytes)} (image tower ${mb(info.workerMemory.imageTowerBytes)}); use a smaller image tower`);
+  }
+  // The Worker reads only the image tower of the model's runtime.
+  const tower = info.imageRuntime === 'engine' ? info.files.engineWeights : info.files.imageEncoderQuantized;
   const steps: [string, Uint8Array, string][] = [
-    [modelKey(modelSha, info.files.imageEncoderQuantized), readFileSync(join(modelDir, info.files.imageEncoderQuantized)), 'application/octet-stream'],
+    [modelKey(modelSha, tower), readFileSync(join(modelDir, tower)), 'application/octet-stream'],
     [modelKey(modelSha, 'model.json'), modelJson, 'application/json'],
     [indexKey(name, version, DATA_FILE), data, 'application/octet-stream'],
     [indexKey(name, version, 'manifest.json'), manifestBytes, 'application/json'],

@@ -3,7 +3,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { estimateWorkerHeap, MODEL_FORMAT, MODEL_SCHEMA_VERSION, WORKER_MEMORY_LIMIT, type ModelInfo } from '../core/model-info.js';
+import { estimateWorkerHeap, MODEL_FORMAT, MODEL_SCHEMA_VERSION, WORKER_JS_RESERVE, WORKER_MEMORY_LIMIT, type ImageRuntime, type ModelInfo } from '../core/model-info.js';
+import { measureEngineMemory } from '../engine/node.js';
+import { buildEngineBlob } from '../engine/weights.js';
 import { bundledVocabulary } from './bundled-vocab.js';
 import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
 import { buildImageEncoder, buildTextEncoder } from './clip-graphs.js';
@@ -12,6 +14,7 @@ export const FILES = {
   imageEncoder: 'image_encoder.onnx',
   imageEncoderQuantized: 'image_encoder_uint8.onnx',
   textEncoder: 'text_encoder.onnx',
+  engineWeights: 'image_encoder_int8.bin',
 } as const;
 
 export interface ConvertResult {
@@ -29,7 +32,12 @@ function parameterCount(ck: Checkpoint): number {
   return n;
 }
 
-export function convertCheckpoint(checkpointDir: string, outDir: string, log: (line: string) => void = () => {}): ConvertResult {
+export interface ConvertOptions {
+  /** The Worker's image tower: the int8 engine (default) or onnxruntime-web. */
+  imageRuntime?: ImageRuntime;
+}
+
+export function convertCheckpoint(checkpointDir: string, outDir: string, log: (line: string) => void = () => {}, options: ConvertOptions = {}): ConvertResult {
   const ck = loadCheckpoint(checkpointDir, bundledVocabulary);
   const c = ck.config;
   log(`checkpoint: ${checkpointDir} (${ck.sourceDtype}, ${(parameterCount(ck) / 1e6).toFixed(2)} M parameters; vision ${c.vision.layers}x${c.vision.hidden} patch ${c.vision.patchSize} @ ${c.vision.imageSize}px, text ${c.text.layers}x${c.text.hidden}, embed ${c.projectionDim})`);
@@ -39,6 +47,10 @@ export function convertCheckpoint(checkpointDir: string, outDir: string, log: (l
   files.set(FILES.imageEncoder, buildImageEncoder(ck, 'fp32').encode());
   log('building image encoder (uint8 weights)...');
   files.set(FILES.imageEncoderQuantized, buildImageEncoder(ck, 'uint8').encode());
+  log('building the engine weight blob (int8)...');
+  const blob = buildEngineBlob(ck);
+  files.set(FILES.engineWeights, blob);
+  const engineMemory = measureEngineMemory(blob);
   log('building text encoder...');
   files.set(FILES.textEncoder, buildTextEncoder(ck).encode());
   files.set('vocab.json', new TextEncoder().encode(JSON.stringify(ck.tokenizer.vocab)));
@@ -46,7 +58,9 @@ export function convertCheckpoint(checkpointDir: string, outDir: string, log: (l
 
   const hashes: ModelInfo['hashes'] = {};
   for (const [name, bytes] of files) hashes[name] = { sha256: sha256(bytes), bytes: bytes.length };
-  const quantizedEstimate = estimateWorkerHeap(files.get(FILES.imageEncoderQuantized)!.length);
+  const imageRuntime = options.imageRuntime ?? 'engine';
+  const ortEstimate = estimateWorkerHeap(files.get(FILES.imageEncoderQuantized)!.length);
+  const imageTowerBytes = imageRuntime === 'engine' ? engineMemory.memoryBytes : ortEstimate;
   const logitScaleRaw = ck.weights.get('logit_scale')?.data[0];
   const info: ModelInfo = {
     format: MODEL_FORMAT,
@@ -65,11 +79,14 @@ export function convertCheckpoint(checkpointDir: string, outDir: string, log: (l
     tokenizer: { vocab: 'vocab.json', merges: 'merges.txt' },
     files: { ...FILES },
     hashes,
+    engine: { dim: c.vision.hidden, layers: c.vision.layers, weightBytes: blob.length, ...engineMemory },
+    imageRuntime,
     workerMemory: {
-      quantizedEstimateBytes: quantizedEstimate,
-      fp32EstimateBytes: estimateWorkerHeap(files.get(FILES.imageEncoder)!.length),
+      imageTowerBytes,
+      onnxruntimeEstimateBytes: ortEstimate,
+      totalBytes: imageTowerBytes + WORKER_JS_RESERVE,
       limitBytes: WORKER_MEMORY_LIMIT,
-      fits: quantizedEstimate <= WORKER_MEMORY_LIMIT,
+      fits: imageTowerBytes + WORKER_JS_RESERVE <= WORKER_MEMORY_LIMIT,
     },
   };
   files.set('model.json', new TextEncoder().encode(JSON.stringify(info, null, 2) + '\n'));
@@ -89,10 +106,12 @@ export function convertCheckpoint(checkpointDir: string, outDir: string, log: (l
   }
   const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
   for (const [name, { bytes }] of Object.entries(hashes)) log(`  ${name}: ${mb(bytes)}`);
+  const w = info.workerMemory;
+  log(`Worker memory, image tower on the ${imageRuntime === 'engine' ? 'int8 engine' : 'onnxruntime-web uint8 graph'}: ${mb(imageTowerBytes)}${imageRuntime === 'engine' ? ` (weights ${mb(blob.length)} + run state ${mb(engineMemory.stateBytes)}, exact)` : ' (estimate)'} + ${mb(WORKER_JS_RESERVE)} JavaScript = ${mb(w.totalBytes)} of ${mb(WORKER_MEMORY_LIMIT)}, before the index`);
   log(
-    `Worker heap estimate (uint8 image encoder): ${mb(quantizedEstimate)} of ${mb(WORKER_MEMORY_LIMIT)} -> ${
-      info.workerMemory.fits ? 'fits' : 'DOES NOT FIT in a Worker isolate: use a smaller image tower (TinyCLIP / MobileCLIP class)'
-    }`,
+    w.fits
+      ? `  -> fits; the index (about 2 bytes per support-feature value + the classifier) must fit the remaining ${mb(WORKER_MEMORY_LIMIT - w.totalBytes)}`
+      : `  -> DOES NOT FIT in a Worker isolate: ${mb(w.totalBytes - WORKER_MEMORY_LIMIT)} over. ViT-B/32 and B/16 fit on the engine; ViT-L/14 (300 M image parameters) does not fit at int8.${imageRuntime === 'onnxruntime' ? ` On the engine it would need ${mb(engineMemory.memoryBytes + WORKER_JS_RESERVE)}.` : ''}`,
   );
   return { outDir: target, info };
 }

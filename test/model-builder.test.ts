@@ -123,12 +123,17 @@ describe('convert rejects broken checkpoint folders and writes nothing', () => {
 });
 
 describe('model.json', () => {
-  it('records dims, grid, preprocessing, hashes and a Worker memory estimate', () => {
+  it('records dims, grid, preprocessing, hashes and the engine\'s exact Worker memory', () => {
     const info = JSON.parse(readFileSync(join(tinyModel('tiny-p32-f16-legacy').modelDir, 'model.json'), 'utf8'));
     expect(info).toMatchObject({ embedDim: 32, imageSize: 224, patchSize: 32, grid: 7, eotPooling: 'argmax', preprocess: { resizeShortest: 224, resample: 'bicubic' } });
     expect(info.hashes['image_encoder_uint8.onnx'].sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(info.hashes['image_encoder_int8.bin'].sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(info.imageRuntime).toBe('engine');
     expect(info.workerMemory.fits).toBe(true);
-    expect(info.workerMemory.quantizedEstimateBytes).toBeLessThan(info.workerMemory.fp32EstimateBytes);
+    // The engine's memory is its weights plus run state, rounded up to 64 KiB pages (plus the module's stack and data).
+    expect(info.engine.memoryBytes).toBeGreaterThanOrEqual(info.engine.weightBytes + info.engine.stateBytes);
+    expect(info.engine.memoryBytes).toBeLessThan(info.engine.weightBytes + info.engine.stateBytes + 512 * 1024);
+    expect(info.workerMemory.imageTowerBytes).toBe(info.engine.memoryBytes);
   });
 
   it('a ViT-B/32-shaped uint8 image tower is estimated over the Worker limit', { timeout: 120_000 }, () => {

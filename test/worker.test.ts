@@ -1,16 +1,17 @@
 // The Worker in the real Workers runtime (workerd via Miniflare), on the tiny model.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decode as decodePng, encode as encodePng } from 'fast-png';
 import jpeg from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from '../core/decode.js';
-import { ImageEncoder } from '../core/encoders.js';
+import { openEngine } from '../engine/node.js';
 import { DATA_FILE, loadIndex } from '../core/index-format.js';
 import { Pipeline } from '../core/pipeline.js';
 import { renderPrompt, startGeneratorServer } from '../eval/generator-server.js';
 import { buildIndex } from '../indexer/build.js';
-import { ortFor, readModelInfo } from '../models/load-model.js';
+import { readModelInfo } from '../models/load-model.js';
 import { modelKey } from '../core/storage-layout.js';
 import { tempDir, tinyModel } from './helpers.js';
 import { startWorker, type WorkerHandle } from './worker-harness.js';
@@ -75,11 +76,11 @@ describe('Worker routes', () => {
     expect(((await m.json()) as { method: string }).method).toBe('clip');
   });
 
-  it('the combined answer equals the scoring core’s answer on the same image (same uint8 encoder, WASM)', async () => {
+  it('the combined answer equals the scoring core’s answer on the same image (same int8 engine, in Node)', async () => {
     const r = await post(w, '/v1/classify?top_k=8&method=combined', png);
     const worker = ((await r.json()) as { labels: { label: string; logit: number }[] }).labels;
     const info = readModelInfo(modelDir);
-    const encoder = await ImageEncoder.create(await ortFor('wasm'), readFileSync(join(modelDir, info.files.imageEncoderQuantized)), info);
+    const encoder = await openEngine(modelDir, info);
     const index = await loadIndex(JSON.parse(readFileSync(join(withSupport, 'manifest.json'), 'utf8')), readFileSync(join(withSupport, DATA_FILE)));
     const pipeline = new Pipeline(encoder, index);
     const [features] = await pipeline.features([decodeImage(png)]);
@@ -229,16 +230,27 @@ describe('Worker model budget', () => {
     const heavy = join(tempDir('heavy'), 'model');
     cpSync(modelDir, heavy, { recursive: true });
     const info = JSON.parse(readFileSync(join(heavy, 'model.json'), 'utf8'));
-    info.workerMemory.quantizedEstimateBytes = 200 * 2 ** 20;
+    info.workerMemory.totalBytes = 200 * 2 ** 20;
+    info.workerMemory.fits = false;
     write(join(heavy, 'model.json'), JSON.stringify(info));
     const out = join(tempDir('heavy-index'), 'tiny');
     await buildIndex({ classes: join(EXAMPLES, 'shapes.txt'), model: heavy, out, shots: 1, dedup: 0.95, susPrompts: 'photo', batch: 8, device: 'cpu', cacheDir: tempDir('hc'), maxTuneQueries: 8, templates: join(EXAMPLES, 'shapes-templates.txt'), log: () => {}, progress: false });
     const worker = await startWorker();
     try {
-      await worker.publish(out, heavy);
+      // publish refuses it; a Worker that finds one in its bucket anyway refuses it too.
+      await expect(worker.publish(out, heavy)).rejects.toThrow(/does not fit a Worker: it needs about 200 MB of 128 MB/);
+      const bucket = await worker.mf.getR2Bucket('STORE');
+      const modelJson = readFileSync(join(heavy, 'model.json'));
+      const sha = createHash('sha256').update(modelJson).digest('hex');
+      const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+      await bucket.put(modelKey(sha, 'model.json'), new Uint8Array(modelJson));
+      await bucket.put(modelKey(sha, info.files.engineWeights), new Uint8Array(readFileSync(join(heavy, info.files.engineWeights))));
+      await bucket.put(`indexes/tiny/${manifest.version}/manifest.json`, new Uint8Array(readFileSync(join(out, 'manifest.json'))));
+      await bucket.put(`indexes/tiny/${manifest.version}/${DATA_FILE}`, new Uint8Array(readFileSync(join(out, DATA_FILE))));
+      await bucket.put('indexes/tiny/current', manifest.version);
       const r = await post(worker, '/v1/classify', png);
       expect(r.status).toBe(503);
-      expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/needs about 200 MB, over the Worker's 128 MB/);
+      expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/needs about 200 MB \(image tower .* on the int8 engine\), over the Worker's 128 MB/);
     } finally {
       await worker.dispose();
     }

@@ -6,9 +6,8 @@ import { WORKER_MEMORY_LIMIT } from '../core/model-info.js';
 import { ScoringError, type Method } from '../core/scoring/methods.js';
 import { CLASSES_PARAMS, CLASSIFY_PARAMS, openApi, readParams, SEGMENT_PARAMS, type ParamSpec } from './api.js';
 import { checkAuth, errorResponse, HttpError, imageFromRequest, json } from './http.js';
-import { wasmHeapBytes } from './ort.js';
 import { PAGE_HTML } from './page.js';
-import { Store } from './store.js';
+import { Store, towerWasmBytes } from './store.js';
 
 export interface Env {
   STORE: R2Bucket;
@@ -22,11 +21,14 @@ export interface Env {
   MAX_PIXELS?: string;
   MAX_DECODE_MB?: string;
   RELOAD_CHECK_SECONDS?: string;
+  /** The engine's int8 kernel: auto (the fastest exact one here), relaxed or simd128. */
+  ENGINE_KERNEL?: string;
 }
 
 let store: Store | undefined;
 function storeFor(env: Env): Store {
-  store ??= new Store(env.STORE, 1000 * Number(env.RELOAD_CHECK_SECONDS ?? 30));
+  const kernel = env.ENGINE_KERNEL === 'relaxed' || env.ENGINE_KERNEL === 'simd128' ? env.ENGINE_KERNEL : 'auto';
+  store ??= new Store(env.STORE, 1000 * Number(env.RELOAD_CHECK_SECONDS ?? 30), kernel);
   return store;
 }
 
@@ -106,7 +108,9 @@ router.get('/v1/health', async (_request: Request, env: Env) => {
   }
   const indexes = await s.snapshot();
   const indexBytes = indexes.reduce((a, i) => a + i.bytes, 0);
-  const body = { status, reason, default_index: env.DEFAULT_INDEX, indexes, memory: { wasm_heap_bytes: wasmHeapBytes(), index_bytes: indexBytes, total_bytes: wasmHeapBytes() + indexBytes, limit_bytes: WORKER_MEMORY_LIMIT } };
+  // WebAssembly: image towers (engine or onnxruntime-web) and the indexes' support instances.
+  const wasm = (await towerWasmBytes()) + indexes.reduce((a, i) => a + i.wasm_bytes, 0);
+  const body = { status, reason, default_index: env.DEFAULT_INDEX, indexes, memory: { wasm_heap_bytes: wasm, index_bytes: indexBytes, total_bytes: wasm + indexBytes, limit_bytes: WORKER_MEMORY_LIMIT } };
   return json(body, status === 'ok' ? 200 : 503);
 });
 

@@ -1,23 +1,26 @@
 // Models and indexes from R2, in the layout `nameonly publish` writes (core/storage-layout.ts).
 // Loaded once per isolate; `current` is re-read at most every RELOAD_CHECK_SECONDS.
-import { ImageEncoder } from '../core/encoders.js';
-import { DATA_FILE, loadIndex, sha256Hex, type LoadedIndex } from '../core/index-format.js';
-import { parseModelInfo, WORKER_MEMORY_LIMIT } from '../core/model-info.js';
+import { ImageEncoder, type ImageTower } from '../core/encoders.js';
+import { DATA_FILE, loadIndex, parseIndexManifest, sha256Hex, type IndexManifest, type LoadedIndex } from '../core/index-format.js';
+import { parseModelInfo, WORKER_MEMORY_LIMIT, type ModelInfo } from '../core/model-info.js';
 import { Pipeline } from '../core/pipeline.js';
 import { currentKey, indexKey, modelId, modelKey } from '../core/storage-layout.js';
+import { EngineError, EngineSupportProducts, VitEngine, type KernelChoice } from '../engine/engine.js';
+import { engineModules } from './engine-modules.js';
 import { HttpError } from './http.js';
-import { workerOrt } from './ort.js';
-
+import { wasmHeapBytes, workerOrt } from './ort.js';
 
 interface Loaded {
   version: string;
   pipeline: Pipeline;
   indexBytes: number;
+  /** WebAssembly memory of this index's support instance (engine path). */
+  supportWasmBytes: number;
   loadedAt: number;
   checkedAt: number;
 }
 
-const encoders = new Map<string, Promise<ImageEncoder>>();
+const encoders = new Map<string, Promise<ImageTower>>();
 
 async function getBytes(bucket: R2Bucket, key: string, what: string): Promise<Uint8Array> {
   const object = await bucket.get(key);
@@ -25,18 +28,54 @@ async function getBytes(bucket: R2Bucket, key: string, what: string): Promise<Ui
   return new Uint8Array(await object.arrayBuffer());
 }
 
-async function openEncoder(bucket: R2Bucket, modelJsonSha256: string): Promise<ImageEncoder> {
+const mb = (n: number) => `${Math.round(n / 2 ** 20)} MB`;
+
+/** The image tower of a model: the int8 engine, its blob streamed straight into WASM memory, or onnxruntime-web. */
+async function openEncoder(bucket: R2Bucket, modelJsonSha256: string, kernel: KernelChoice): Promise<ImageTower> {
   const id = modelId(modelJsonSha256);
   const modelJson = await getBytes(bucket, modelKey(modelJsonSha256, 'model.json'), `model ${id}`);
   if ((await sha256Hex(modelJson)) !== modelJsonSha256) throw new HttpError('unavailable', `model ${id} in the bucket is not the model the index was built for`);
   const info = parseModelInfo(JSON.parse(new TextDecoder().decode(modelJson)));
-  if (info.workerMemory.quantizedEstimateBytes > WORKER_MEMORY_LIMIT) {
-    throw new HttpError('unavailable', `model ${info.name} needs about ${Math.round(info.workerMemory.quantizedEstimateBytes / 2 ** 20)} MB, over the Worker's 128 MB: use a smaller image tower`);
+  const m = info.workerMemory;
+  if (!m.fits) {
+    throw new HttpError('unavailable', `model ${info.name} needs about ${mb(m.totalBytes)} (image tower ${mb(m.imageTowerBytes)} on ${info.imageRuntime === 'engine' ? 'the int8 engine' : 'onnxruntime-web'}), over the Worker's ${mb(WORKER_MEMORY_LIMIT)}: use a smaller image tower`);
   }
-  const file = info.files.imageEncoderQuantized;
-  const bytes = await getBytes(bucket, modelKey(modelJsonSha256, file), `encoder of model ${id}`);
-  if ((await sha256Hex(bytes)) !== info.hashes[file]?.sha256) throw new HttpError('unavailable', `encoder of model ${id} does not match its hash in model.json`);
-  return ImageEncoder.create(workerOrt(), bytes, info);
+  if (info.imageRuntime === 'onnxruntime') {
+    const file = info.files.imageEncoderQuantized;
+    const bytes = await getBytes(bucket, modelKey(modelJsonSha256, file), `encoder of model ${id}`);
+    if ((await sha256Hex(bytes)) !== info.hashes[file]?.sha256) throw new HttpError('unavailable', `encoder of model ${id} does not match its hash in model.json`);
+    return ImageEncoder.create(workerOrt(), bytes, info);
+  }
+  return streamEngine(bucket, modelJsonSha256, info, kernel);
+}
+
+/** Copies the blob chunk by chunk into the engine's memory, hashing as it goes: no JavaScript copy of the whole blob. */
+async function streamEngine(bucket: R2Bucket, modelJsonSha256: string, info: ModelInfo, kernel: KernelChoice): Promise<VitEngine> {
+  const file = info.files.engineWeights;
+  const object = await bucket.get(modelKey(modelJsonSha256, file));
+  if (!object) throw new HttpError('unavailable', `engine weights of model ${info.name} are not in the bucket; publish the model again`);
+  const digest = new crypto.DigestStream('SHA-256');
+  const writer = digest.getWriter();
+  async function* chunks(): AsyncIterable<Uint8Array> {
+    const reader = object!.body.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      await writer.write(r.value);
+      yield r.value;
+    }
+  }
+  try {
+    return await VitEngine.load(engineModules, info, { bytes: object.size, chunks: chunks() }, {
+      kernel,
+      verify: async () => {
+        await writer.close();
+        const hex = Array.from(new Uint8Array(await digest.digest), (b) => b.toString(16).padStart(2, '0')).join('');
+        if (hex !== info.hashes[file]?.sha256) throw new EngineError(`engine weights of model ${info.name} do not match their sha256 in model.json`);
+      },
+    });
+  } catch (e) {
+    if (e instanceof EngineError) throw new HttpError('unavailable', e.message);
+    throw e;
+  }
 }
 
 function sizeOf(index: LoadedIndex): number {
@@ -50,6 +89,7 @@ export class Store {
   constructor(
     private readonly bucket: R2Bucket,
     private readonly reloadCheckMs: number,
+    private readonly kernel: KernelChoice = 'auto',
   ) {}
 
   private async currentVersion(name: string): Promise<string> {
@@ -60,22 +100,42 @@ export class Store {
 
   private async load(name: string, version: string): Promise<Loaded> {
     const [manifestBytes, data] = await Promise.all([getBytes(this.bucket, indexKey(name, version, 'manifest.json'), `index ${name}@${version}`), getBytes(this.bucket, indexKey(name, version, DATA_FILE), `index ${name}@${version}`)]);
-    let index: LoadedIndex;
+    let manifest: IndexManifest;
     try {
-      index = await loadIndex(JSON.parse(new TextDecoder().decode(manifestBytes)), data);
+      manifest = parseIndexManifest(JSON.parse(new TextDecoder().decode(manifestBytes)), data.length);
     } catch (e) {
       throw new HttpError('unavailable', `index ${name}@${version} cannot be loaded: ${(e as Error).message}`);
     }
-    const sha = index.manifest.model.modelJsonSha256;
+    const sha = manifest.model.modelJsonSha256;
     let encoder = encoders.get(sha);
     if (!encoder) {
-      encoder = openEncoder(this.bucket, sha);
+      encoder = openEncoder(this.bucket, sha, this.kernel);
       encoders.set(sha, encoder);
       encoder.catch(() => encoders.delete(sha));
     }
+    const tower = await encoder;
+    const onEngine = tower instanceof VitEngine;
+    let index: LoadedIndex;
+    try {
+      // On the engine the support features stay half precision, outside JavaScript.
+      index = await loadIndex(manifest, data, { supportAsHalf: onEngine });
+    } catch (e) {
+      throw new HttpError('unavailable', `index ${name}@${version} cannot be loaded: ${(e as Error).message}`);
+    }
     const now = Date.now();
-    const pipeline = await new Pipeline(await encoder, index).accelerate(workerOrt(), { releaseSupportFeatures: true });
-    return { version, pipeline, indexBytes: sizeOf(index), loadedAt: now, checkedAt: now };
+    const pipeline = new Pipeline(tower, index);
+    let supportWasmBytes = 0;
+    if (onEngine) {
+      if (index.support && index.supportFeaturesHalf) {
+        const products = await EngineSupportProducts.create(engineModules, index.supportFeaturesHalf, index.support.features.rows, index.support.features.cols);
+        index.supportFeaturesHalf = undefined;
+        supportWasmBytes = products.memoryBytes;
+        pipeline.withSupportProducts(products);
+      }
+    } else {
+      await pipeline.accelerate(workerOrt(), { releaseSupportFeatures: true });
+    }
+    return { version, pipeline, indexBytes: sizeOf(index), supportWasmBytes, loadedAt: now, checkedAt: now };
   }
 
   /** The pipeline of an index, reloading when its `current` pointer has moved. */
@@ -97,12 +157,23 @@ export class Store {
     return entry;
   }
 
-  async snapshot(): Promise<{ name: string; version: string; bytes: number; model: string }[]> {
+  async snapshot(): Promise<{ name: string; version: string; bytes: number; wasm_bytes: number; model: string; image_runtime: string }[]> {
     const out = [];
     for (const [name, entry] of this.indexes) {
       const loaded = await entry.catch(() => null);
-      if (loaded) out.push({ name, version: loaded.version, bytes: loaded.indexBytes, model: loaded.pipeline.encoder.info.name });
+      const tower = loaded?.pipeline.encoder;
+      if (loaded && tower) out.push({ name, version: loaded.version, bytes: loaded.indexBytes, wasm_bytes: loaded.supportWasmBytes, model: tower.info.name, image_runtime: tower instanceof VitEngine ? `engine (${tower.kernel})` : 'onnxruntime-web' });
     }
     return out;
   }
+}
+
+/** WebAssembly memory of every image tower loaded (engine instances) and onnxruntime-web's heap. */
+export async function towerWasmBytes(): Promise<number> {
+  let total = wasmHeapBytes();
+  for (const entry of encoders.values()) {
+    const tower = await entry.catch(() => null);
+    if (tower instanceof VitEngine) total += tower.memoryBytes;
+  }
+  return total;
 }

@@ -6,7 +6,12 @@ import type { Matrix } from '../linalg.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import { DataType } from '../onnx/proto.js';
 
-export class SupportGraph {
+/** Computes F·[f; Wᵀp]ᵀ [M,2] for TIP-X: this graph, or the engine's half-precision kernel. */
+export interface SupportProducts {
+  products(probes: Matrix): Promise<Float32Array>;
+}
+
+export class SupportGraph implements SupportProducts {
   private constructor(
     private readonly ort: OrtModule,
     private readonly session: InferenceSession,

@@ -1,0 +1,408 @@
+// The CLIP ViT image tower as a small int8 engine for WebAssembly, in the manner of
+// llama2.c's run.c: a config, weights as pointers into one blob, run-state buffers,
+// and a forward pass readable top to bottom. Kernels are in kernels.c.
+//
+// Outputs, as image_encoder.onnx: image_embeds (HF get_image_features), patch_embeds
+// (every final patch token through post-LN and the projection) and csa_patch_embeds
+// (SCLIP's Correlative Self-Attention, Wang et al. ECCV 2024 Eq. 5, in place of the last
+// block's attention: softmax(s QQ^T) + softmax(s KK^T) with the pretrained projections,
+// residual and MLP kept), sharing everything before the last block.
+//
+// Numerics: weights int8 per output channel, activations 7-bit per row with a zero point,
+// int32 accumulation; LayerNorm, softmax, GELU and attention in f32.
+#include "kernels.h"
+
+#define MAGIC 0x45564F4E  // "NOVE" little-endian: nameonly vit engine
+#define VERSION 1
+#define HEADER_BYTES 256
+#define MAX_LAYERS 64
+
+enum { ACT_QUICK_GELU = 0, ACT_GELU = 1, ACT_GELU_TANH = 2 };
+enum { OUT_IMAGE = 1, OUT_PATCHES = 2, OUT_CSA = 4 };
+enum { OK = 0, E_MAGIC = 1, E_VERSION = 2, E_CONFIG = 3, E_SIZE = 4, E_MEMORY = 5, E_STATE = 6 };
+
+typedef struct {
+  int magic, version;
+  int image_size, patch_size;
+  int dim, hidden_dim, n_heads, n_layers, embed_dim, act;
+  float eps;
+  uint32_t blob_bytes;
+} Header;  // the first words of the blob's 256-byte header
+
+typedef struct {
+  int image_size, patch_size, dim, hidden_dim, n_heads, n_layers, embed_dim, act;
+  float eps;
+  int grid, n_patches, seq_len, patch_dim, head_dim;
+} Config;
+
+typedef struct {
+  const int8_t* w;       // [out, in]
+  const float* scale;    // [out] per output channel
+  const float* bias;     // [out] (zeros where the checkpoint has none)
+  const int32_t* wsum;   // [out] sum_i w[o,i], for the activations' zero point
+  int out, in;
+} QLinear;
+
+typedef struct {
+  const float *ln1_g, *ln1_b;
+  QLinear q, k, v, o;
+  const float *ln2_g, *ln2_b;
+  QLinear fc1, fc2;
+} Layer;
+
+typedef struct {
+  QLinear patch;         // conv weight [dim, 3*P*P] in (c, y, x) order
+  const float* cls;      // [dim]
+  const float* pos;      // [seq_len, dim]
+  const float *pre_g, *pre_b;
+  Layer layers[MAX_LAYERS];
+  const float *post_g, *post_b;
+  QLinear proj;          // [embed_dim, dim], no bias
+} Weights;
+
+typedef struct {
+  float* pixels;         // [3, S, S] input, normalised
+  float *x, *xb, *xsave; // [T, dim] residual stream, scratch, input of the last block
+  float *q, *k, *v;      // [T, dim]
+  float *att, *att2;     // [T, T] one head's attention (att2: CSA's key-key half)
+  float* hb;             // [T, max(hidden_dim, dim)], or the flattened patches [N, 3*P*P]
+  uint8_t* xq;           // quantised rows of the next product's input
+  float* xs;             // [max(T, patches)] row scales
+  int32_t* xz;           // row zero points
+  float *emb, *csa_emb;  // [T, embed_dim]: row 0 image_embeds, rows 1.. patch_embeds
+} RunState;
+
+static Header header_in;  // filled by the host before engine_reserve
+static Config c;
+static Weights w;
+static RunState s;
+static uint8_t* blob;
+static uint32_t blob_size, state_size;
+static int reserved, ready;
+
+extern unsigned char __heap_base;
+static uintptr_t heap_top;
+
+// ---------------------------------------------------------------------------------
+// Memory: one bump allocator over the linear memory, grown once.
+
+static uint64_t align16(uint64_t n) { return (n + 15) & ~(uint64_t)15; }
+
+static void* bump(uint32_t bytes) {
+  if (!heap_top) heap_top = align16((uintptr_t)&__heap_base);
+  uint64_t end = (uint64_t)heap_top + align16(bytes);
+  uint64_t have = (uint64_t)__builtin_wasm_memory_size(0) << 16;
+  if (end > have) {
+    uint64_t pages = (end - have + 65535) >> 16;
+    if (end > 0xFFFF0000u || __builtin_wasm_memory_grow(0, pages) == (unsigned long)-1) return 0;
+  }
+  void* p = (void*)heap_top;
+  heap_top = end;
+  return p;
+}
+
+// ---------------------------------------------------------------------------------
+// The blob layout, shared by the size computation and the mapping (one walk, two uses).
+
+static uint64_t qlinear_bytes(int out, int in) { return align16((uint64_t)out * in) + 3 * align16(4 * (uint64_t)out); }
+static uint64_t floats_bytes(uint64_t n) { return align16(4 * n); }
+
+static uint64_t layout_bytes(const Config* p) {
+  uint64_t D = p->dim, I = p->hidden_dim;
+  uint64_t layer = 4 * floats_bytes(D) + 4 * qlinear_bytes(D, D) + qlinear_bytes(I, D) + qlinear_bytes(D, I);
+  return HEADER_BYTES + qlinear_bytes(D, p->patch_dim) + floats_bytes(D) + floats_bytes((uint64_t)p->seq_len * D) + 2 * floats_bytes(D) +
+         p->n_layers * layer + 2 * floats_bytes(D) + qlinear_bytes(p->embed_dim, D);
+}
+
+static const uint8_t* cursor;
+static const float* take_floats(uint64_t n) {
+  const float* p = (const float*)cursor;
+  cursor += floats_bytes(n);
+  return p;
+}
+static QLinear take_qlinear(int out, int in) {
+  QLinear l = { .out = out, .in = in };
+  l.w = (const int8_t*)cursor;
+  cursor += align16((uint64_t)out * in);
+  l.scale = take_floats(out);
+  l.bias = take_floats(out);
+  l.wsum = (const int32_t*)take_floats(out);
+  return l;
+}
+
+static void map_weights(void) {
+  int D = c.dim, I = c.hidden_dim;
+  cursor = blob + HEADER_BYTES;
+  w.patch = take_qlinear(D, c.patch_dim);
+  w.cls = take_floats(D);
+  w.pos = take_floats((uint64_t)c.seq_len * D);
+  w.pre_g = take_floats(D);
+  w.pre_b = take_floats(D);
+  for (int l = 0; l < c.n_layers; l++) {
+    Layer* L = &w.layers[l];
+    L->ln1_g = take_floats(D);
+    L->ln1_b = take_floats(D);
+    L->q = take_qlinear(D, D);
+    L->k = take_qlinear(D, D);
+    L->v = take_qlinear(D, D);
+    L->o = take_qlinear(D, D);
+    L->ln2_g = take_floats(D);
+    L->ln2_b = take_floats(D);
+    L->fc1 = take_qlinear(I, D);
+    L->fc2 = take_qlinear(D, I);
+  }
+  w.post_g = take_floats(D);
+  w.post_b = take_floats(D);
+  w.proj = take_qlinear(c.embed_dim, D);
+}
+
+// Elements of the widest product input: an MLP hidden layer or the flattened patches.
+static uint64_t widest(const Config* p) {
+  uint64_t H = p->hidden_dim > p->dim ? p->hidden_dim : p->dim;
+  uint64_t mlp = (uint64_t)p->seq_len * H, patches = (uint64_t)p->n_patches * p->patch_dim;
+  return mlp > patches ? mlp : patches;
+}
+
+static uint64_t state_bytes(const Config* p) {
+  uint64_t T = p->seq_len, D = p->dim;
+  return floats_bytes(3ull * p->image_size * p->image_size) + 6 * floats_bytes(T * D) + 2 * floats_bytes(T * T) + floats_bytes(widest(p)) + align16(widest(p)) +
+         2 * floats_bytes(T) + 2 * floats_bytes(T * p->embed_dim);
+}
+
+// ---------------------------------------------------------------------------------
+// Set-up: the host writes the header, reserves (one grow), streams the blob, then inits.
+
+static int read_config(const Header* h, Config* p) {
+  if (h->magic != MAGIC) return E_MAGIC;
+  if (h->version != VERSION) return E_VERSION;
+  p->image_size = h->image_size; p->patch_size = h->patch_size; p->dim = h->dim; p->hidden_dim = h->hidden_dim;
+  p->n_heads = h->n_heads; p->n_layers = h->n_layers; p->embed_dim = h->embed_dim; p->act = h->act; p->eps = h->eps;
+  if (p->image_size < 1 || p->image_size > 1024 || p->patch_size < 1 || p->image_size % p->patch_size) return E_CONFIG;
+  if (p->dim < 1 || p->dim > 4096 || p->hidden_dim < 1 || p->hidden_dim > 16384 || p->embed_dim < 1 || p->embed_dim > 4096) return E_CONFIG;
+  if (p->n_heads < 1 || p->dim % p->n_heads || p->n_layers < 1 || p->n_layers > MAX_LAYERS) return E_CONFIG;
+  if (p->act < ACT_QUICK_GELU || p->act > ACT_GELU_TANH || !(p->eps > 0 && p->eps < 1)) return E_CONFIG;
+  p->grid = p->image_size / p->patch_size;
+  p->n_patches = p->grid * p->grid;
+  p->seq_len = p->n_patches + 1;
+  p->patch_dim = 3 * p->patch_size * p->patch_size;
+  p->head_dim = p->dim / p->n_heads;
+  if (p->seq_len > 4097) return E_CONFIG;
+  return OK;
+}
+
+__attribute__((export_name("engine_header"))) void* engine_header(void) { return &header_in; }
+
+// Validates the header, grows the memory once for blob + run state, returns where the
+// blob goes (0 on error; engine_error says why).
+static int last_error;
+__attribute__((export_name("engine_error"))) int engine_error(void) { return last_error; }
+
+__attribute__((export_name("engine_reserve"))) void* engine_reserve(uint32_t bytes) {
+  if (reserved) { last_error = E_STATE; return 0; }
+  if ((last_error = read_config(&header_in, &c))) return 0;
+  uint64_t need = layout_bytes(&c), state = state_bytes(&c);
+  if (need != header_in.blob_bytes || need != bytes) { last_error = E_SIZE; return 0; }
+  if (need + state > 0xC0000000u) { last_error = E_MEMORY; return 0; }
+  blob = bump((uint32_t)need);
+  uint8_t* st = blob ? bump((uint32_t)state) : 0;
+  if (!st) { last_error = E_MEMORY; return 0; }
+  blob_size = (uint32_t)need;
+  state_size = (uint32_t)state;
+  int T = c.seq_len, D = c.dim;
+  uint8_t* p = st;
+#define CARVE(field, type, count) (s.field = (type*)p, p += align16(sizeof(type) * (uint64_t)(count)))
+  CARVE(pixels, float, 3 * c.image_size * c.image_size);
+  CARVE(x, float, T * D); CARVE(xb, float, T * D); CARVE(xsave, float, T * D);
+  CARVE(q, float, T * D); CARVE(k, float, T * D); CARVE(v, float, T * D);
+  CARVE(att, float, T * T); CARVE(att2, float, T * T);
+  CARVE(hb, float, widest(&c));
+  CARVE(xq, uint8_t, widest(&c));
+  CARVE(xs, float, T); CARVE(xz, int32_t, T);
+  CARVE(emb, float, T * c.embed_dim); CARVE(csa_emb, float, T * c.embed_dim);
+#undef CARVE
+  reserved = 1;
+  return blob;
+}
+
+// After the blob is in place: its header must be the one reserved for.
+__attribute__((export_name("engine_init"))) int engine_init(void) {
+  if (!reserved) return last_error = E_STATE;
+  const uint8_t* a = (const uint8_t*)&header_in;
+  for (unsigned i = 0; i < sizeof(Header); i++) if (blob[i] != a[i]) return last_error = E_STATE;
+  map_weights();
+  if ((uint64_t)(cursor - blob) != blob_size) return last_error = E_SIZE;
+  ready = 1;
+  return OK;
+}
+
+// ---------------------------------------------------------------------------------
+// Building blocks
+
+static void layernorm(float* out, const float* x, const float* g, const float* b, int rows, int n) {
+  for (int r = 0; r < rows; r++) {
+    const float* xr = x + (long)r * n;
+    float* o = out + (long)r * n;
+    float mean = 0, var = 0;
+    for (int i = 0; i < n; i++) mean += xr[i];
+    mean /= n;
+    for (int i = 0; i < n; i++) var += (xr[i] - mean) * (xr[i] - mean);
+    float inv = 1 / sqrt_f32(var / n + c.eps);
+    for (int i = 0; i < n; i++) o[i] = (xr[i] - mean) * inv * g[i] + b[i];
+  }
+}
+
+// out[rows, l->out] = l(x[rows, l->in]): quantise the rows, then the int8 product.
+static void linear(float* out, const float* x, const QLinear* l, int rows) {
+  for (int r = 0; r < rows; r++) s.xs[r] = quantize_row(s.xq + (long)r * l->in, &s.xz[r], x + (long)r * l->in, l->in);
+  qmatmul(out, s.xq, s.xs, s.xz, rows, l->w, l->scale, l->bias, l->wsum, l->out, l->in);
+}
+
+static void add_into(float* x, const float* y, int n) {
+  for (int i = 0; i < n; i++) x[i] += y[i];
+}
+
+static void softmax(float* x, int n) {
+  float m = x[0];
+  for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+  float sum = 0;
+  for (int i = 0; i < n; i++) sum += (x[i] = exp_f32(x[i] - m));
+  float inv = 1 / sum;
+  for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+static float activation(float x) {
+  if (c.act == ACT_QUICK_GELU) return x / (1 + exp_f32(-1.702f * x));
+  if (c.act == ACT_GELU) return 0.5f * x * (1 + erf_f32(x * 0.70710678118654752f));
+  return 0.5f * x * (1 + tanh_f32(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+}
+
+// att[i, j] = softmax_j(scale * a_i . b_j) over one head's slice of a and b.
+static void scores(float* att, const float* a, const float* b, int h) {
+  int T = c.seq_len, D = c.dim, hd = c.head_dim;
+  float scale = 1 / sqrt_f32((float)hd);
+  for (int i = 0; i < T; i++) {
+    float* row = att + (long)i * T;
+    for (int j = 0; j < T; j++) row[j] = dot_f32(a + (long)i * D + h * hd, b + (long)j * D + h * hd, hd) * scale;
+    softmax(row, T);
+  }
+}
+
+// out[T, dim] = per head A v, with A = softmax(QK^T) or, for CSA, softmax(QQ^T) + softmax(KK^T).
+static void attention(float* out, int csa) {
+  int T = c.seq_len, D = c.dim, hd = c.head_dim;
+  memset(out, 0, sizeof(float) * (unsigned long)T * D);
+  for (int h = 0; h < c.n_heads; h++) {
+    if (csa) {
+      scores(s.att, s.q, s.q, h);
+      scores(s.att2, s.k, s.k, h);
+      add_into(s.att, s.att2, T * T);
+    } else {
+      scores(s.att, s.q, s.k, h);
+    }
+    for (int i = 0; i < T; i++)
+      for (int j = 0; j < T; j++) axpy_f32(out + (long)i * D + h * hd, s.att[(long)i * T + j], s.v + (long)j * D + h * hd, hd);
+  }
+}
+
+static void block(const Layer* L, int csa) {
+  int T = c.seq_len, D = c.dim, I = c.hidden_dim;
+  layernorm(s.xb, s.x, L->ln1_g, L->ln1_b, T, D);
+  // q, k and v share one quantisation of their input.
+  linear(s.q, s.xb, &L->q, T);
+  qmatmul(s.k, s.xq, s.xs, s.xz, T, L->k.w, L->k.scale, L->k.bias, L->k.wsum, D, D);
+  qmatmul(s.v, s.xq, s.xs, s.xz, T, L->v.w, L->v.scale, L->v.bias, L->v.wsum, D, D);
+  attention(s.xb, csa);
+  linear(s.hb, s.xb, &L->o, T);
+  add_into(s.x, s.hb, T * D);
+
+  layernorm(s.xb, s.x, L->ln2_g, L->ln2_b, T, D);
+  linear(s.hb, s.xb, &L->fc1, T);
+  for (long i = 0; i < (long)T * I; i++) s.hb[i] = activation(s.hb[i]);
+  linear(s.xb, s.hb, &L->fc2, T);
+  add_into(s.x, s.xb, T * D);
+}
+
+// post_layernorm + visual_projection of the first `rows` tokens.
+static void finish(float* emb, int rows) {
+  layernorm(s.xb, s.x, w.post_g, w.post_b, rows, c.dim);
+  linear(emb, s.xb, &w.proj, rows);
+}
+
+// ---------------------------------------------------------------------------------
+// The forward pass. `outputs`: OUT_IMAGE | OUT_PATCHES | OUT_CSA.
+
+__attribute__((export_name("engine_forward"))) int engine_forward(int outputs) {
+  if (!ready) return last_error = E_STATE;
+  int S = c.image_size, P = c.patch_size, G = c.grid, D = c.dim, T = c.seq_len;
+
+  // Patch embedding: a stride-P convolution is one product over the flattened patches.
+  for (int gy = 0; gy < G; gy++)
+    for (int gx = 0; gx < G; gx++) {
+      float* patch = s.hb + (long)(gy * G + gx) * c.patch_dim;
+      for (int ch = 0; ch < 3; ch++)
+        for (int y = 0; y < P; y++) memcpy(patch + (ch * P + y) * P, s.pixels + ((long)ch * S + gy * P + y) * S + gx * P, sizeof(float) * P);
+    }
+  linear(s.x + D, s.hb, &w.patch, c.n_patches);
+  memcpy(s.x, w.cls, sizeof(float) * D);
+  add_into(s.x, w.pos, T * D);
+  layernorm(s.x, s.x, w.pre_g, w.pre_b, T, D);
+
+  for (int l = 0; l < c.n_layers - 1; l++) block(&w.layers[l], 0);
+
+  const Layer* last = &w.layers[c.n_layers - 1];
+  int plain = outputs & (OUT_IMAGE | OUT_PATCHES);
+  if (plain && (outputs & OUT_CSA)) memcpy(s.xsave, s.x, sizeof(float) * T * D);
+  if (plain) {
+    block(last, 0);
+    finish(s.emb, outputs & OUT_PATCHES ? T : 1);
+  }
+  if (outputs & OUT_CSA) {
+    if (plain) memcpy(s.x, s.xsave, sizeof(float) * T * D);
+    block(last, 1);
+    finish(s.csa_emb, T);
+  }
+  return OK;
+}
+
+// ---------------------------------------------------------------------------------
+// What the host reads and writes.
+
+__attribute__((export_name("engine_pixels"))) float* engine_pixels(void) { return s.pixels; }
+__attribute__((export_name("engine_image_embeds"))) float* engine_image_embeds(void) { return s.emb; }
+__attribute__((export_name("engine_patch_embeds"))) float* engine_patch_embeds(void) { return s.emb + c.embed_dim; }
+__attribute__((export_name("engine_csa_patch_embeds"))) float* engine_csa_patch_embeds(void) { return s.csa_emb + c.embed_dim; }
+__attribute__((export_name("engine_state_bytes"))) uint32_t engine_state_bytes(void) { return state_size; }
+
+int kernel_kind(void);
+__attribute__((export_name("engine_kernel"))) int engine_kernel(void) { return kernel_kind(); }
+
+// The start-up probe: 1 when this module's int8 dot product equals plain integer
+// arithmetic here, on the extremes of the operand ranges the engine uses.
+__attribute__((export_name("engine_probe"))) int engine_probe(void) {
+  static int8_t pw[64];
+  static uint8_t px[64];
+  static const int8_t wv[] = { -127, 127, -127, -1 };
+  static const uint8_t xv[] = { QMAX, QMAX, 0, 1 };
+  for (int a = 0; a < 4; a++)
+    for (int b = 0; b < 4; b++) {
+      int32_t expect = 0;
+      for (int i = 0; i < 64; i++) {
+        pw[i] = (i & 1) ? wv[a] : wv[(a + b) & 3];
+        px[i] = (i & 2) ? xv[b] : xv[(a + 3 * b) & 3];
+        expect += (int32_t)pw[i] * (int32_t)px[i];
+      }
+      if (qdot(px, pw, 64) != expect) return 0;
+    }
+  return 1;
+}
+
+// For the kernel tests: scratch memory and the kernels themselves.
+__attribute__((export_name("engine_scratch"))) void* engine_scratch(uint32_t bytes) { return bump(bytes); }
+__attribute__((export_name("engine_qmatmul"))) void engine_qmatmul(float* out, const uint8_t* x, const float* xs, const int32_t* xz, int T, const int8_t* wt, const float* ws, const float* b, const int32_t* wsum, int O, int n) {
+  qmatmul(out, x, xs, xz, T, wt, ws, b, wsum, O, n);
+}
+// TIP-X's pass over a support set kept as half floats (an instance of its own per index).
+__attribute__((export_name("engine_half_matvec2"))) void engine_half_matvec2(float* out, const uint16_t* F, const float* probes, int M, int D) {
+  half_matvec2(out, F, probes, probes + D, M, D);
+}
+__attribute__((export_name("engine_quantize_row"))) float engine_quantize_row(uint8_t* q, int32_t* zero, const float* x, int n) { return quantize_row(q, zero, x, n); }

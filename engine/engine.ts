@@ -1,0 +1,224 @@
+// The host side of the ViT engine (engine/clip_vit.c): picks the fastest exact kernel,
+// streams the weight blob straight into the module's memory (no JavaScript copy of the
+// whole blob), and runs the forward pass. The same code runs in Node and in workerd; each
+// brings its compiled modules (engine/node.ts reads them from disk, the Worker imports them).
+import type { ImageEmbeddings, ImageOutput, ImageTower } from '../core/encoders.js';
+import type { Matrix } from '../core/linalg.js';
+import type { ModelInfo } from '../core/model-info.js';
+import type { SupportProducts } from '../core/scoring/support-graph.js';
+import { HEADER_BYTES, readHeader, ENGINE_VERSION } from './blob-format.js';
+
+export type EngineKernel = 'relaxed' | 'simd128';
+export type KernelChoice = EngineKernel | 'auto';
+
+export interface EngineModules {
+  /** Absent where the runtime cannot compile relaxed SIMD. */
+  relaxed?: WebAssembly.Module;
+  simd128: WebAssembly.Module;
+}
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  engine_header(): number;
+  engine_error(): number;
+  engine_reserve(bytes: number): number;
+  engine_init(): number;
+  engine_forward(outputs: number): number;
+  engine_pixels(): number;
+  engine_image_embeds(): number;
+  engine_patch_embeds(): number;
+  engine_csa_patch_embeds(): number;
+  engine_state_bytes(): number;
+  engine_kernel(): number;
+  engine_probe(): number;
+  engine_scratch(bytes: number): number;
+  engine_qmatmul(out: number, x: number, xs: number, xz: number, T: number, w: number, ws: number, b: number, wsum: number, O: number, n: number): void;
+  engine_quantize_row(q: number, zero: number, x: number, n: number): number;
+  engine_half_matvec2(out: number, F: number, probes: number, M: number, D: number): void;
+}
+
+export class EngineError extends Error {}
+
+const REASONS: Record<number, string> = {
+  1: 'not an engine weight blob',
+  2: 'the blob was written for another engine version',
+  3: 'the image tower has a configuration the engine does not support',
+  4: 'the blob size does not match its header (truncated or altered)',
+  5: 'not enough memory for weights and run state',
+  6: 'the blob changed while it was loaded',
+};
+
+const OUTPUT_FLAGS: Record<ImageOutput, number> = { image_embeds: 1, patch_embeds: 2, csa_patch_embeds: 4 };
+
+/** An instance of one of the two modules, with its kernel. */
+export class EngineInstance {
+  private constructor(
+    readonly exports: Exports,
+    readonly kernel: EngineKernel,
+  ) {}
+
+  /**
+   * `auto`: the relaxed-SIMD module when this runtime compiles it and its start-up probe
+   * finds the dot product exact on this CPU; the plain SIMD128 one otherwise.
+   */
+  static async create(modules: EngineModules, choice: KernelChoice = 'auto'): Promise<EngineInstance> {
+    if (choice !== 'simd128' && modules.relaxed) {
+      const relaxed = (await WebAssembly.instantiate(modules.relaxed, {})).exports as unknown as Exports;
+      if (relaxed.engine_probe() === 1) return new EngineInstance(relaxed, 'relaxed');
+      if (choice === 'relaxed') throw new EngineError('the relaxed-SIMD kernel is not exact on this CPU (start-up probe failed)');
+    } else if (choice === 'relaxed') {
+      throw new EngineError('this runtime cannot run the relaxed-SIMD kernel');
+    }
+    return new EngineInstance((await WebAssembly.instantiate(modules.simd128, {})).exports as unknown as Exports, 'simd128');
+  }
+
+  get memoryBytes(): number {
+    return this.exports.memory.buffer.byteLength;
+  }
+  bytes(): Uint8Array {
+    return new Uint8Array(this.exports.memory.buffer);
+  }
+  floats(pointer: number, length: number): Float32Array {
+    return new Float32Array(this.exports.memory.buffer, pointer, length);
+  }
+  fail(what: string): never {
+    const code = this.exports.engine_error();
+    throw new EngineError(`${what}: ${REASONS[code] ?? `engine error ${code}`}`);
+  }
+}
+
+export interface BlobSource {
+  /** Declared length (R2 object size, file size). */
+  bytes: number;
+  chunks: AsyncIterable<Uint8Array>;
+}
+
+export async function* chunksOf(bytes: Uint8Array, chunk = 1 << 20): AsyncIterable<Uint8Array> {
+  for (let i = 0; i < bytes.length; i += chunk) yield bytes.subarray(i, i + chunk);
+}
+
+/** The image tower on the engine: the same interface and outputs as the ONNX encoder. */
+export class VitEngine implements ImageTower {
+  private constructor(
+    private readonly engine: EngineInstance,
+    readonly info: ModelInfo,
+  ) {}
+
+  get kernel(): EngineKernel {
+    return this.engine.kernel;
+  }
+  /** The module's whole linear memory: weights + run state + stack. */
+  get memoryBytes(): number {
+    return this.engine.memoryBytes;
+  }
+
+  /**
+   * Streams the blob into the module's memory: the header first (checked against the
+   * model), one grow to the final size, then every chunk copied in place. `verify` runs
+   * once all bytes are in (e.g. the hash check) and before the weights are used.
+   */
+  static async load(modules: EngineModules | EngineInstance, info: ModelInfo, source: BlobSource, options: { kernel?: KernelChoice; verify?: () => Promise<void> } = {}): Promise<VitEngine> {
+    const engine = modules instanceof EngineInstance ? modules : await EngineInstance.create(modules, options.kernel);
+    const what = `engine weights of model ${info.name}`;
+    const iterator = source.chunks[Symbol.asyncIterator]();
+    // The header, which may span chunks.
+    const head = new Uint8Array(HEADER_BYTES);
+    let have = 0;
+    let rest: Uint8Array | undefined;
+    while (have < HEADER_BYTES) {
+      const { value, done } = await iterator.next();
+      if (done) throw new EngineError(`${what}: truncated (${have} bytes, not even a header)`);
+      const n = Math.min(value.length, HEADER_BYTES - have);
+      head.set(value.subarray(0, n), have);
+      have += n;
+      if (n < value.length) rest = value.subarray(n);
+    }
+    const header = readHeader(head);
+    if (!header) throw new EngineError(`${what}: not an engine weight blob`);
+    if (header.version !== ENGINE_VERSION) throw new EngineError(`${what}: blob version ${header.version}, this engine reads ${ENGINE_VERSION}; convert the model again`);
+    const v = info.engine;
+    if (header.imageSize !== info.imageSize || header.patchSize !== info.patchSize || header.embedDim !== info.embedDim || (v && (header.dim !== v.dim || header.layers !== v.layers))) {
+      throw new EngineError(`${what}: the blob is for another model (${header.layers}x${header.dim}, patch ${header.patchSize} @ ${header.imageSize}px, embed ${header.embedDim})`);
+    }
+    const ex = engine.exports;
+    engine.bytes().set(head, ex.engine_header());
+    const at = ex.engine_reserve(source.bytes);
+    if (at === 0) engine.fail(what);
+    // The memory has grown once, to its final size: its buffer no longer moves.
+    const memory = engine.bytes();
+    memory.set(head, at);
+    let offset = HEADER_BYTES;
+    const put = (chunk: Uint8Array) => {
+      if (offset + chunk.length > source.bytes) throw new EngineError(`${what}: longer than its declared ${source.bytes} bytes`);
+      memory.set(chunk, at + offset);
+      offset += chunk.length;
+    };
+    if (rest) put(rest);
+    for (let r = await iterator.next(); !r.done; r = await iterator.next()) put(r.value);
+    if (offset !== source.bytes) throw new EngineError(`${what}: truncated (${offset} of ${source.bytes} bytes)`);
+    await options.verify?.();
+    if (ex.engine_init() !== 0) engine.fail(what);
+    return new VitEngine(engine, info);
+  }
+
+  /** pixels: [B,3,S,S] preprocessed; one image at a time through the engine. */
+  async encode(pixels: Float32Array, outputs: ImageOutput[] = ['image_embeds', 'patch_embeds', 'csa_patch_embeds']): Promise<ImageEmbeddings> {
+    const { imageSize: S, embedDim: E, grid } = this.info;
+    const size = 3 * S * S, N = grid * grid;
+    const batch = pixels.length / size;
+    if (!Number.isInteger(batch) || batch < 1) throw new Error(`pixel buffer of ${pixels.length} floats is not a whole number of ${S}x${S} RGB images`);
+    const ex = this.engine.exports;
+    const flags = outputs.reduce((f, o) => f | OUTPUT_FLAGS[o], 0);
+    const result: ImageEmbeddings = { batch };
+    if (flags & 1) result.imageEmbeds = new Float32Array(batch * E);
+    if (flags & 2) result.patchEmbeds = new Float32Array(batch * N * E);
+    if (flags & 4) result.csaPatchEmbeds = new Float32Array(batch * N * E);
+    for (let b = 0; b < batch; b++) {
+      this.engine.floats(ex.engine_pixels(), size).set(pixels.subarray(b * size, (b + 1) * size));
+      if (ex.engine_forward(flags) !== 0) this.engine.fail('engine forward pass');
+      result.imageEmbeds?.set(this.engine.floats(ex.engine_image_embeds(), E), b * E);
+      result.patchEmbeds?.set(this.engine.floats(ex.engine_patch_embeds(), N * E), b * N * E);
+      result.csaPatchEmbeds?.set(this.engine.floats(ex.engine_csa_patch_embeds(), N * E), b * N * E);
+    }
+    return result;
+  }
+
+  async release(): Promise<void> {
+    // A WebAssembly memory never shrinks; it goes with the instance once unreferenced.
+  }
+}
+
+/**
+ * TIP-X's pass over the support features, F·[f; Wᵀp]ᵀ, with F kept as IEEE halves in an
+ * engine instance of its own (per index: it goes with the index, and the model's memory
+ * never grows). Exact half decoding, f32 products.
+ */
+export class EngineSupportProducts implements SupportProducts {
+  private constructor(
+    private readonly engine: EngineInstance,
+    private readonly at: { F: number; probes: number; out: number },
+    private readonly rows: number,
+    private readonly cols: number,
+  ) {}
+
+  static async create(modules: EngineModules, halfFeatures: Uint16Array, rows: number, cols: number): Promise<EngineSupportProducts> {
+    if (halfFeatures.length !== rows * cols) throw new EngineError(`support features: ${halfFeatures.length} values, expected ${rows}x${cols}`);
+    const engine = await EngineInstance.create(modules, 'simd128');
+    const ex = engine.exports;
+    const at = { F: ex.engine_scratch(2 * rows * cols), probes: ex.engine_scratch(8 * cols), out: ex.engine_scratch(8 * rows) };
+    if (!at.F || !at.probes || !at.out) throw new EngineError(`not enough memory for ${rows} support features`);
+    new Uint16Array(ex.memory.buffer, at.F, rows * cols).set(halfFeatures);
+    return new EngineSupportProducts(engine, at, rows, cols);
+  }
+
+  get memoryBytes(): number {
+    return this.engine.memoryBytes;
+  }
+
+  async products(probes: Matrix): Promise<Float32Array> {
+    if (probes.rows !== 2 || probes.cols !== this.cols) throw new EngineError(`probes must be 2x${this.cols}`);
+    this.engine.floats(this.at.probes, 2 * this.cols).set(probes.data);
+    this.engine.exports.engine_half_matvec2(this.at.out, this.at.F, this.at.probes, this.rows, this.cols);
+    return this.engine.floats(this.at.out, 2 * this.rows).slice();
+  }
+}

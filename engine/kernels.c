@@ -1,0 +1,206 @@
+// Kernels of the ViT engine. Compiled twice: with -mrelaxed-simd the int8 dot product is
+// i32x4.relaxed_dot_i8x16_i7x16_add_s (one instruction per 16 products where the CPU has
+// VNNI), without it the plain SIMD128 path widens to 16 bits for i32x4.dot_i16x8_s.
+// Both compute the same integers: weights are int8 in [-127,127] (the i8 operand) and
+// activations uint8 in [0,127] (the i7 operand), a range where every lowering of the
+// relaxed instruction is exact (VNNI's u8*s8, and the pmaddubsw fallback, whose pairwise
+// 16-bit sums stay within 2*127*127 = 32258 and so never saturate).
+#include "kernels.h"
+#include <wasm_simd128.h>
+
+typedef int8_t i8x16 __attribute__((vector_size(16)));
+typedef int32_t i32x4 __attribute__((vector_size(16)));
+
+void* memcpy(void* dst, const void* src, unsigned long n) {
+  uint8_t* d = dst;
+  const uint8_t* s = src;
+  while (n--) *d++ = *s++;
+  return dst;
+}
+void* memset(void* dst, int c, unsigned long n) {
+  uint8_t* d = dst;
+  while (n--) *d++ = (uint8_t)c;
+  return dst;
+}
+
+// ---------------------------------------------------------------------------------
+// int8 dot products: acc (4 lanes) += w[16] . x[16]
+
+#ifdef __wasm_relaxed_simd__
+#define KERNEL_NAME 1
+static inline v128_t dot16(v128_t acc, v128_t w, v128_t x) {
+  return (v128_t)__builtin_wasm_relaxed_dot_i8x16_i7x16_add_s_i32x4((i8x16)w, (i8x16)x, (i32x4)acc);
+}
+#else
+#define KERNEL_NAME 0
+static inline v128_t dot16(v128_t acc, v128_t w, v128_t x) {
+  // x < 128, so zero- and sign-extension agree.
+  acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w), wasm_u16x8_extend_low_u8x16(x)));
+  return wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w), wasm_u16x8_extend_high_u8x16(x)));
+}
+#endif
+
+int kernel_kind(void) { return KERNEL_NAME; }
+
+static inline int32_t hsum(v128_t v) {
+  return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) + wasm_i32x4_extract_lane(v, 3);
+}
+
+static int32_t tail_dot(const uint8_t* x, const int8_t* w, int from, int n) {
+  int32_t s = 0;
+  for (int i = from; i < n; i++) s += (int32_t)x[i] * (int32_t)w[i];
+  return s;
+}
+
+int32_t qdot(const uint8_t* x, const int8_t* w, int n) {
+  v128_t acc = wasm_i32x4_splat(0);
+  int n16 = n & ~15;
+  for (int i = 0; i < n16; i += 16) acc = dot16(acc, wasm_v128_load(w + i), wasm_v128_load(x + i));
+  return hsum(acc) + tail_dot(x, w, n16, n);
+}
+
+static inline float dequant(int32_t acc, int t, int o, const float* xscale, const int32_t* xzero, const float* wscale, const float* bias, const int32_t* wsum) {
+  return wscale[o] * xscale[t] * (float)(acc - xzero[t] * wsum[o]) + bias[o];
+}
+
+// Tiles of 4 outputs x 2 tokens (8 accumulators). Outputs are the outer loop, so a tile's
+// 4 weight rows stay in L1 while every token passes over them: the weights are read from
+// memory once per product.
+void qmatmul(float* out, const uint8_t* x, const float* xscale, const int32_t* xzero, int T,
+             const int8_t* w, const float* wscale, const float* bias, const int32_t* wsum, int O, int n) {
+  int n16 = n & ~15;
+  int o = 0;
+  for (; o + 4 <= O; o += 4) {
+    const int8_t *w0 = w + (long)o * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
+    int t = 0;
+    for (; t + 2 <= T; t += 2) {
+      const uint8_t *x0 = x + (long)t * n, *x1 = x0 + n;
+      v128_t a00 = wasm_i32x4_splat(0), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+      for (int i = 0; i < n16; i += 16) {
+        v128_t xv0 = wasm_v128_load(x0 + i), xv1 = wasm_v128_load(x1 + i);
+        v128_t wv0 = wasm_v128_load(w0 + i), wv1 = wasm_v128_load(w1 + i), wv2 = wasm_v128_load(w2 + i), wv3 = wasm_v128_load(w3 + i);
+        a00 = dot16(a00, wv0, xv0); a01 = dot16(a01, wv1, xv0); a02 = dot16(a02, wv2, xv0); a03 = dot16(a03, wv3, xv0);
+        a10 = dot16(a10, wv0, xv1); a11 = dot16(a11, wv1, xv1); a12 = dot16(a12, wv2, xv1); a13 = dot16(a13, wv3, xv1);
+      }
+      float* r0 = out + (long)t * O + o;
+      float* r1 = r0 + O;
+      r0[0] = dequant(hsum(a00) + tail_dot(x0, w0, n16, n), t, o, xscale, xzero, wscale, bias, wsum);
+      r0[1] = dequant(hsum(a01) + tail_dot(x0, w1, n16, n), t, o + 1, xscale, xzero, wscale, bias, wsum);
+      r0[2] = dequant(hsum(a02) + tail_dot(x0, w2, n16, n), t, o + 2, xscale, xzero, wscale, bias, wsum);
+      r0[3] = dequant(hsum(a03) + tail_dot(x0, w3, n16, n), t, o + 3, xscale, xzero, wscale, bias, wsum);
+      r1[0] = dequant(hsum(a10) + tail_dot(x1, w0, n16, n), t + 1, o, xscale, xzero, wscale, bias, wsum);
+      r1[1] = dequant(hsum(a11) + tail_dot(x1, w1, n16, n), t + 1, o + 1, xscale, xzero, wscale, bias, wsum);
+      r1[2] = dequant(hsum(a12) + tail_dot(x1, w2, n16, n), t + 1, o + 2, xscale, xzero, wscale, bias, wsum);
+      r1[3] = dequant(hsum(a13) + tail_dot(x1, w3, n16, n), t + 1, o + 3, xscale, xzero, wscale, bias, wsum);
+    }
+    for (; t < T; t++)
+      for (int k = 0; k < 4; k++) out[(long)t * O + o + k] = dequant(qdot(x + (long)t * n, w + (long)(o + k) * n, n), t, o + k, xscale, xzero, wscale, bias, wsum);
+  }
+  for (; o < O; o++)
+    for (int t = 0; t < T; t++) out[(long)t * O + o] = dequant(qdot(x + (long)t * n, w + (long)o * n, n), t, o, xscale, xzero, wscale, bias, wsum);
+}
+
+float quantize_row(uint8_t* q, int32_t* zero, const float* x, int n) {
+  // The range always holds 0, so zero is exact (padding, ReLU-like tails).
+  float lo = 0, hi = 0;
+  for (int i = 0; i < n; i++) {
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+  }
+  float scale = (hi - lo) / QMAX;
+  if (!(scale > 0)) scale = 1;
+  float inv = 1 / scale;
+  int32_t z = (int32_t)__builtin_rintf(-lo * inv);
+  *zero = z;
+  for (int i = 0; i < n; i++) {
+    int32_t v = (int32_t)__builtin_rintf(x[i] * inv) + z;
+    q[i] = (uint8_t)(v < 0 ? 0 : v > QMAX ? QMAX : v);
+  }
+  return scale;
+}
+
+// ---------------------------------------------------------------------------------
+// f32 helpers (attention). Same code in both builds: results do not depend on the kernel.
+
+float dot_f32(const float* a, const float* b, int n) {
+  v128_t acc = wasm_f32x4_splat(0);
+  int n4 = n & ~3;
+  for (int i = 0; i < n4; i += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
+  float s = (wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1)) + (wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3));
+  for (int i = n4; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+void axpy_f32(float* y, float a, const float* x, int n) {
+  v128_t av = wasm_f32x4_splat(a);
+  int n4 = n & ~3;
+  for (int i = 0; i < n4; i += 4) wasm_v128_store(y + i, wasm_f32x4_add(wasm_v128_load(y + i), wasm_f32x4_mul(av, wasm_v128_load(x + i))));
+  for (int i = n4; i < n; i++) y[i] += a * x[i];
+}
+
+// IEEE half -> float, exact for every finite value: the half's exponent and mantissa moved
+// into float position, then scaled by 2^112 (which also turns subnormal halves into normal
+// floats); the sign bit rides along.
+static inline v128_t half_to_float4(v128_t h32) {
+  v128_t bits = wasm_v128_or(wasm_i32x4_shl(wasm_v128_and(h32, wasm_i32x4_splat(0x7fff)), 13), wasm_i32x4_shl(wasm_v128_and(h32, wasm_i32x4_splat(0x8000)), 16));
+  return wasm_f32x4_mul(bits, wasm_f32x4_splat(0x1p112f));
+}
+
+static inline float half_to_float(uint16_t h) {
+  union { uint32_t i; float f; } u = { .i = ((uint32_t)(h & 0x7fff) << 13) | ((uint32_t)(h & 0x8000) << 16) };
+  return u.f * 0x1p112f;
+}
+
+void half_matvec2(float* out, const uint16_t* F, const float* p0, const float* p1, int M, int D) {
+  int D8 = D & ~7;
+  for (int j = 0; j < M; j++) {
+    const uint16_t* row = F + (long)j * D;
+    v128_t a0 = wasm_f32x4_splat(0), a1 = a0;
+    for (int d = 0; d < D8; d += 8) {
+      v128_t h = wasm_v128_load(row + d);
+      v128_t lo = half_to_float4(wasm_u32x4_extend_low_u16x8(h)), hi = half_to_float4(wasm_u32x4_extend_high_u16x8(h));
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_add(wasm_f32x4_mul(lo, wasm_v128_load(p0 + d)), wasm_f32x4_mul(hi, wasm_v128_load(p0 + d + 4))));
+      a1 = wasm_f32x4_add(a1, wasm_f32x4_add(wasm_f32x4_mul(lo, wasm_v128_load(p1 + d)), wasm_f32x4_mul(hi, wasm_v128_load(p1 + d + 4))));
+    }
+    float s0 = (wasm_f32x4_extract_lane(a0, 0) + wasm_f32x4_extract_lane(a0, 1)) + (wasm_f32x4_extract_lane(a0, 2) + wasm_f32x4_extract_lane(a0, 3));
+    float s1 = (wasm_f32x4_extract_lane(a1, 0) + wasm_f32x4_extract_lane(a1, 1)) + (wasm_f32x4_extract_lane(a1, 2) + wasm_f32x4_extract_lane(a1, 3));
+    for (int d = D8; d < D; d++) {
+      float f = half_to_float(row[d]);
+      s0 += f * p0[d];
+      s1 += f * p1[d];
+    }
+    out[2 * j] = s0;
+    out[2 * j + 1] = s1;
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Math without libm (relative error about 1e-7 where used).
+
+float sqrt_f32(float x) { return __builtin_sqrtf(x); }
+
+float exp_f32(float x) {
+  if (x < -87.0f) return 0;
+  if (x > 88.0f) x = 88.0f;
+  // e^x = 2^k e^r, |r| <= ln2/2; Taylor to r^7 (error < 2e-8 relative on that interval).
+  float k = __builtin_rintf(x * 1.44269504088896341f);
+  float r = (x - k * 0.693145751953125f) - k * 1.42860682030941723e-6f;
+  float p = 1 + r * (1 + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
+  union { int32_t i; float f; } scale = { .i = ((int32_t)k + 127) << 23 };
+  return p * scale.f;
+}
+
+float erf_f32(float x) {
+  // Abramowitz & Stegun 7.1.26: absolute error below 1.5e-7.
+  float s = x < 0 ? -1.0f : 1.0f, a = x * s;
+  float t = 1 / (1 + 0.3275911f * a);
+  float y = 1 - t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f)))) * exp_f32(-a * a);
+  return s * y;
+}
+
+float tanh_f32(float x) {
+  if (x > 9) return 1;
+  if (x < -9) return -1;
+  float e = exp_f32(2 * x);
+  return (e - 1) / (e + 1);
+}
