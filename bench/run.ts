@@ -22,12 +22,13 @@ import { tuneHyperparameters } from '../core/scoring/tune.js';
 import { nativeGemm } from '../indexer/native-gemm.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { GraphBuilder } from '../core/onnx/graph-builder.js';
-import { ortFor, readModelInfo, type Runtime } from '../models/load-model.js';
+import { ortFor, readModelInfo } from '../models/load-model.js';
 import { DataType } from '../core/onnx/proto.js';
 import { TINY_VARIANTS, writeTinyCheckpoint, type TinyVariant } from '../models/tiny-checkpoints.js';
 import { randomUnitRows } from '../test/helpers.js';
 import { compareSupportStorage } from './storage.js';
 import { benchIndexer } from './indexer.js';
+import { benchEngine } from './engine.js';
 import { benchWorker } from './worker.js';
 
 const sections = process.argv.slice(2);
@@ -78,7 +79,7 @@ function encoderFlops(variant: TinyVariant): number {
 
 async function benchEncoders(): Promise<void> {
   console.log('\n## Image encoder throughput (batch 8, one image = all three outputs)');
-  const roofline: Record<Runtime, number> = { node: 0, wasm: 0 };
+  const roofline = { node: 0, wasm: 0 };
   for (const runtime of ['node', 'wasm'] as const) {
     roofline[runtime] = await matmulGflops(await ortFor(runtime), 1024);
   }
@@ -155,6 +156,7 @@ async function benchTune(): Promise<void> {
   }
 }
 
+if (want('engine')) await benchEngine();
 if (want('encoder')) await benchEncoders();
 if (want('scoring')) await benchScoring();
 if (want('tune')) await benchTune();

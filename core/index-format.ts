@@ -1,6 +1,6 @@
 // The index artifact: manifest.json + one data file of binary blobs. One schema
 // (index-manifest.schema.json describes the same shape), validated where it is read.
-import { fromFloat16, toFloat16 } from './compact.js';
+import { fromFloat16 } from './compact.js';
 import type { Matrix } from './linalg.js';
 import type { CalipParams } from './scoring/calip.js';
 import type { HyperParams } from './scoring/methods.js';
@@ -119,60 +119,58 @@ export interface LoadedIndex {
   textClassifier: Matrix;
   queries: Matrix;
   queryClass: Int32Array;
+  /** With `supportFeatures: 'elsewhere'`, support.features is empty (held by another runtime). */
   support: SupportSet | null;
-  /**
-   * With `supportAsHalf`: the support features as IEEE halves [M,D] (support.features is
-   * then empty), for a runtime that keeps them compact (the Worker's engine).
-   */
-  supportFeaturesHalf?: Uint16Array;
 }
 
-function view(data: Uint8Array, blob: BlobRef): Uint8Array {
-  return data.subarray(blob.byteOffset, blob.byteOffset + blob.byteLength);
-}
+export type BlobName = keyof IndexManifest['blobs'];
 
 /** An aligned copy with its own buffer (Node's Buffer.slice would share the file's). */
 function ownBuffer(bytes: Uint8Array): ArrayBuffer {
   return new Uint8Array(bytes).buffer;
 }
 
-function floats(data: Uint8Array, blob: BlobRef): Float32Array {
-  const bytes = new Uint8Array(ownBuffer(view(data, blob)));
-  if (blob.dtype === 'float32') return new Float32Array(bytes.buffer);
-  if (blob.dtype === 'float16') return fromFloat16(new Uint16Array(bytes.buffer));
+function floats(bytes: Uint8Array, blob: BlobRef): Float32Array {
+  const own = ownBuffer(bytes);
+  if (blob.dtype === 'float32') return new Float32Array(own);
+  if (blob.dtype === 'float16') return fromFloat16(new Uint16Array(own));
   throw new IndexFormatError(`blob of dtype ${blob.dtype} is not a float matrix`);
 }
 
-/** Decodes and checks every blob hash. `data` is the whole data file. */
-export async function loadIndex(manifestValue: unknown, data: Uint8Array, options: { supportAsHalf?: boolean } = {}): Promise<LoadedIndex> {
-  const manifest = parseIndexManifest(manifestValue, data.length);
-  if ((await sha256Hex(data)) !== manifest.data.sha256) throw new IndexFormatError(`${DATA_FILE} does not match the manifest's sha256 (corrupt or from another version)`);
-  for (const [name, blob] of Object.entries(manifest.blobs)) {
-    if (blob && (await sha256Hex(view(data, blob))) !== blob.sha256) throw new IndexFormatError(`blob ${name} does not match its sha256`);
-  }
+/**
+ * Decodes an index blob by blob, checking each blob's sha256. `read` gives a blob's bytes
+ * (a view of the whole data file, or a ranged read). With `supportFeatures: 'elsewhere'` the
+ * support features are neither read nor decoded: the caller streams them to the runtime
+ * that holds them (the Worker's engine) and checks their hash there.
+ */
+export async function decodeIndex(manifest: IndexManifest, read: (name: BlobName, blob: BlobRef) => Promise<Uint8Array>, options: { supportFeatures?: 'float32' | 'elsewhere' } = {}): Promise<LoadedIndex> {
+  const get = async (name: BlobName): Promise<Uint8Array> => {
+    const blob = manifest.blobs[name]!;
+    const bytes = await read(name, blob);
+    if (bytes.length !== blob.byteLength || (await sha256Hex(bytes)) !== blob.sha256) throw new IndexFormatError(`blob ${name} does not match its sha256`);
+    return bytes;
+  };
   const C = manifest.counts.classes, D = manifest.model.embedDim;
   const b = manifest.blobs;
   let support: SupportSet | null = null;
-  let supportFeaturesHalf: Uint16Array | undefined;
   if (manifest.support) {
     const M = manifest.counts.support;
-    const labels = new Int32Array(ownBuffer(view(data, b.supportLabels!)));
-    const F = b.supportFeatures!;
-    if (options.supportAsHalf) supportFeaturesHalf = F.dtype === 'float16' ? new Uint16Array(ownBuffer(view(data, F))) : toFloat16(floats(data, F));
-    support = {
-      features: { data: supportFeaturesHalf ? new Float32Array(0) : floats(data, F), rows: M, cols: D },
-      labels,
-      logNorm: floats(data, b.supportLogNorm!),
-      weights: classBalanceWeights(labels, C),
-      numClasses: C,
-    };
+    const labels = new Int32Array(ownBuffer(await get('supportLabels')));
+    const features = options.supportFeatures === 'elsewhere' ? new Float32Array(0) : floats(await get('supportFeatures'), b.supportFeatures!);
+    support = { features: { data: features, rows: M, cols: D }, labels, logNorm: floats(await get('supportLogNorm'), b.supportLogNorm!), weights: classBalanceWeights(labels, C), numClasses: C };
   }
   return {
     manifest,
-    textClassifier: { data: floats(data, b.textClassifier), rows: C, cols: D },
-    queries: { data: floats(data, b.queries), rows: manifest.counts.queries, cols: D },
-    queryClass: new Int32Array(ownBuffer(view(data, b.queryClass))),
+    textClassifier: { data: floats(await get('textClassifier'), b.textClassifier), rows: C, cols: D },
+    queries: { data: floats(await get('queries'), b.queries), rows: manifest.counts.queries, cols: D },
+    queryClass: new Int32Array(ownBuffer(await get('queryClass'))),
     support,
-    supportFeaturesHalf,
   };
+}
+
+/** Decodes the whole data file, checking its sha256 and every blob's. */
+export async function loadIndex(manifestValue: unknown, data: Uint8Array): Promise<LoadedIndex> {
+  const manifest = parseIndexManifest(manifestValue, data.length);
+  if ((await sha256Hex(data)) !== manifest.data.sha256) throw new IndexFormatError(`${DATA_FILE} does not match the manifest's sha256 (corrupt or from another version)`);
+  return decodeIndex(manifest, async (_, blob) => data.subarray(blob.byteOffset, blob.byteOffset + blob.byteLength));
 }

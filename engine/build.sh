@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 CC=${CC:-clang-16}
-FLAGS=(--target=wasm32 -O3 -nostdlib -ffreestanding -fno-builtin-memcpy -fno-builtin-memset -Wall -Wextra -Werror
+FLAGS=(--target=wasm32 -O3 -flto -nostdlib -ffreestanding -fno-builtin-memcpy -fno-builtin-memset -Wall -Wextra -Werror
   -fno-ident -ffile-prefix-map="$PWD"=. -msimd128
   -Wl,--no-entry -Wl,--strip-all -Wl,-z,stack-size=65536 -Wl,--initial-memory=262144)
 export PATH="/usr/lib/llvm-16/bin:$PATH"  # wasm-ld

@@ -261,21 +261,6 @@ static void add_into(float* x, const float* y, int n) {
   for (int i = 0; i < n; i++) x[i] += y[i];
 }
 
-static void softmax(float* x, int n) {
-  float m = x[0];
-  for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-  float sum = 0;
-  for (int i = 0; i < n; i++) sum += (x[i] = exp_f32(x[i] - m));
-  float inv = 1 / sum;
-  for (int i = 0; i < n; i++) x[i] *= inv;
-}
-
-static float activation(float x) {
-  if (c.act == ACT_QUICK_GELU) return x / (1 + exp_f32(-1.702f * x));
-  if (c.act == ACT_GELU) return 0.5f * x * (1 + erf_f32(x * 0.70710678118654752f));
-  return 0.5f * x * (1 + tanh_f32(0.79788456080286536f * (x + 0.044715f * x * x * x)));
-}
-
 // att[i, j] = softmax_j(scale * a_i . b_j) over one head's slice of a and b.
 static void scores(float* att, const float* a, const float* b, int h) {
   int T = c.seq_len, D = c.dim, hd = c.head_dim;
@@ -283,7 +268,7 @@ static void scores(float* att, const float* a, const float* b, int h) {
   for (int i = 0; i < T; i++) {
     float* row = att + (long)i * T;
     for (int j = 0; j < T; j++) row[j] = dot_f32(a + (long)i * D + h * hd, b + (long)j * D + h * hd, hd) * scale;
-    softmax(row, T);
+    softmax_f32(row, T);
   }
 }
 
@@ -317,7 +302,7 @@ static void block(const Layer* L, int csa) {
 
   layernorm(s.xb, s.x, L->ln2_g, L->ln2_b, T, D);
   linear(s.hb, s.xb, &L->fc1, T);
-  for (long i = 0; i < (long)T * I; i++) s.hb[i] = activation(s.hb[i]);
+  activation_f32(s.hb, (long)T * I, c.act);
   linear(s.xb, s.hb, &L->fc2, T);
   add_into(s.x, s.xb, T * D);
 }

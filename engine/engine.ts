@@ -114,10 +114,10 @@ export class VitEngine implements ImageTower {
 
   /**
    * Streams the blob into the module's memory: the header first (checked against the
-   * model), one grow to the final size, then every chunk copied in place. `verify` runs
-   * once all bytes are in (e.g. the hash check) and before the weights are used.
+   * model), one grow to the final size, then every chunk copied in place. A source that
+   * checks a hash throws at its end, before the weights are used.
    */
-  static async load(modules: EngineModules | EngineInstance, info: ModelInfo, source: BlobSource, options: { kernel?: KernelChoice; verify?: () => Promise<void> } = {}): Promise<VitEngine> {
+  static async load(modules: EngineModules | EngineInstance, info: ModelInfo, source: BlobSource, options: { kernel?: KernelChoice } = {}): Promise<VitEngine> {
     const engine = modules instanceof EngineInstance ? modules : await EngineInstance.create(modules, options.kernel);
     const what = `engine weights of model ${info.name}`;
     const iterator = source.chunks[Symbol.asyncIterator]();
@@ -156,7 +156,6 @@ export class VitEngine implements ImageTower {
     if (rest) put(rest);
     for (let r = await iterator.next(); !r.done; r = await iterator.next()) put(r.value);
     if (offset !== source.bytes) throw new EngineError(`${what}: truncated (${offset} of ${source.bytes} bytes)`);
-    await options.verify?.();
     if (ex.engine_init() !== 0) engine.fail(what);
     return new VitEngine(engine, info);
   }
@@ -201,14 +200,26 @@ export class EngineSupportProducts implements SupportProducts {
     private readonly cols: number,
   ) {}
 
-  static async create(modules: EngineModules, halfFeatures: Uint16Array, rows: number, cols: number): Promise<EngineSupportProducts> {
-    if (halfFeatures.length !== rows * cols) throw new EngineError(`support features: ${halfFeatures.length} values, expected ${rows}x${cols}`);
+  /** F [rows, cols] as IEEE-half bytes (little-endian), streamed into the instance's memory. */
+  static async load(modules: EngineModules, rows: number, cols: number, halfBytes: AsyncIterable<Uint8Array>): Promise<EngineSupportProducts> {
     const engine = await EngineInstance.create(modules, 'simd128');
     const ex = engine.exports;
-    const at = { F: ex.engine_scratch(2 * rows * cols), probes: ex.engine_scratch(8 * cols), out: ex.engine_scratch(8 * rows) };
+    const total = 2 * rows * cols;
+    const at = { F: ex.engine_scratch(total), probes: ex.engine_scratch(8 * cols), out: ex.engine_scratch(8 * rows) };
     if (!at.F || !at.probes || !at.out) throw new EngineError(`not enough memory for ${rows} support features`);
-    new Uint16Array(ex.memory.buffer, at.F, rows * cols).set(halfFeatures);
+    const memory = engine.bytes();
+    let offset = 0;
+    for await (const chunk of halfBytes) {
+      if (offset + chunk.length > total) throw new EngineError(`support features: more than ${rows}x${cols} halves`);
+      memory.set(chunk, at.F + offset);
+      offset += chunk.length;
+    }
+    if (offset !== total) throw new EngineError(`support features: ${offset} of ${total} bytes`);
     return new EngineSupportProducts(engine, at, rows, cols);
+  }
+
+  static create(modules: EngineModules, halfFeatures: Uint16Array, rows: number, cols: number): Promise<EngineSupportProducts> {
+    return EngineSupportProducts.load(modules, rows, cols, chunksOf(new Uint8Array(halfFeatures.buffer, halfFeatures.byteOffset, halfFeatures.byteLength)));
   }
 
   get memoryBytes(): number {

@@ -19,6 +19,10 @@ float quantize_row(uint8_t* q, int32_t* zero, const float* x, int n);
 // out[2j], out[2j+1] = F_j . p0, F_j . p1 over half-precision rows F [M, D] (TIP-X's pass).
 void half_matvec2(float* out, const uint16_t* F, const float* p0, const float* p1, int M, int D);
 
+// x[n] <- softmax(x); x[n] <- act(x) with act 0 quick_gelu, 1 gelu (erf), 2 gelu (tanh).
+void softmax_f32(float* x, int n);
+void activation_f32(float* x, long n, int act);
+
 float dot_f32(const float* a, const float* b, int n);
 void axpy_f32(float* y, float a, const float* x, int n);  // y += a * x
 

@@ -40,6 +40,7 @@ export async function openEngine(modelDir: string, info: ModelInfo, kernel: Kern
       hash.update(chunk as Buffer);
       yield chunk as Uint8Array;
     }
+    if (hash.digest('hex') !== expected) throw new EngineError(`engine weights of model ${info.name} do not match their sha256 in model.json`);
   }
   let bytes: number;
   try {
@@ -47,12 +48,7 @@ export async function openEngine(modelDir: string, info: ModelInfo, kernel: Kern
   } catch {
     throw new EngineError(`engine weights of model ${info.name} are missing (${file}); convert the checkpoint again`);
   }
-  return VitEngine.load(await engineModules(), info, { bytes, chunks: chunks() }, {
-    kernel,
-    verify: async () => {
-      if (hash.digest('hex') !== expected) throw new EngineError(`engine weights of model ${info.name} do not match their sha256 in model.json`);
-    },
-  });
+  return VitEngine.load(await engineModules(), info, { bytes, chunks: chunks() }, { kernel });
 }
 
 /**

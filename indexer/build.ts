@@ -13,7 +13,7 @@ import { DEFAULT_PARAMS } from '../core/scoring/methods.js';
 import { prepareSupport } from '../core/scoring/tipx.js';
 import { tuneHyperparameters } from '../core/scoring/tune.js';
 import IMAGENET from '../core/assets/imagenet-prompts.json' with { type: 'json' };
-import { Embedder, type Device } from './embedder.js';
+import { Embedder, type Device, type ImageRuntimeChoice } from './embedder.js';
 import { EmbeddingCache } from './embedding-cache.js';
 import { GenerationCache, generatorFor, seedFor } from './generator.js';
 import { readClassList, readDescriptions, readTemplates } from './inputs.js';
@@ -43,6 +43,8 @@ export interface BuildOptions {
   susPrompts: 'photo' | 'descriptions';
   batch: number;
   device: Device;
+  /** The image tower: the int8 engine (default; the Worker's numerics) or onnxruntime-node fp32. */
+  imageRuntime?: ImageRuntimeChoice;
   cacheDir: string;
   generationSize?: number;
   maxTuneQueries: number;
@@ -81,9 +83,9 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
   const templates = o.templates ? readTemplates(o.templates) : DEFAULT_TEMPLATES;
   const descriptions = o.descriptions ? readDescriptions(o.descriptions, classes) : new Map<number, string[]>();
   if (o.susPrompts === 'descriptions' && descriptions.size < classes.length) throw new Error('--sus-prompts descriptions needs --descriptions for every class');
-  const embedder = await Embedder.open(o.model, o.device, o.log);
+  const embedder = await Embedder.open(o.model, o.device, o.log, o.imageRuntime);
   const C = classes.length, D = embedder.info.embedDim;
-  o.log(`${C} classes, ${templates.length} templates, model ${embedder.info.name} (${D}-d) on ${embedder.device}`);
+  o.log(`${C} classes, ${templates.length} templates, model ${embedder.info.name} (${D}-d), images on ${embedder.imageRuntime === 'engine' ? 'the int8 engine' : `onnxruntime (${embedder.device})`}`);
 
   try {
     // Text classifier (all names × templates + descriptions), segmentation queries (one per
@@ -128,7 +130,7 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
     if (o.pool) {
       await timed('pool', async () => {
         const paths = listPool(o.pool!);
-        const cache = new EmbeddingCache(join(o.cacheDir, 'embeddings', embedder.modelJsonSha256.slice(0, 16)), D);
+        const cache = new EmbeddingCache(join(o.cacheDir, 'embeddings', `${embedder.modelJsonSha256.slice(0, 16)}-${embedder.imageRuntime}`), D);
         const pool = await embedPool(paths, embedder, cache, o.batch, stream);
         skipped.push(...pool.skipped);
         o.log(`pool: ${pool.paths.length} images (${pool.fromCache} from cache, ${pool.skipped.length} skipped)`);

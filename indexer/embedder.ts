@@ -1,10 +1,12 @@
-// Image and text embedding for the indexer, through onnxruntime-node. Images go
-// through the same uint8 encoder the Worker runs, so index and requests agree.
+// Image and text embedding for the indexer. Images go through the int8 engine by default,
+// the Worker's own image tower, so index and requests agree; `onnxruntime` runs the fp32
+// graph on onnxruntime-node (CPU, or CUDA with --device cuda). Texts: onnxruntime-node.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-common';
 import { decodeImage } from '../core/decode.js';
-import { ImageEncoder, TextEncoder, type OrtModule } from '../core/encoders.js';
+import { ImageEncoder, TextEncoder, type ImageTower, type OrtModule } from '../core/encoders.js';
+import { openEngine } from '../engine/node.js';
 import { preprocess } from '../core/image.js';
 import { matrix, normalizeRows, type Matrix } from '../core/linalg.js';
 import type { ModelInfo } from '../core/model-info.js';
@@ -12,24 +14,28 @@ import type { ClipTokenizer } from '../core/tokenizer.js';
 import { openTokenizer, readModelInfo } from '../models/load-model.js';
 
 export type Device = 'cpu' | 'cuda';
+export type ImageRuntimeChoice = 'engine' | 'onnxruntime';
 
 export class Embedder {
   private constructor(
     readonly info: ModelInfo,
     readonly modelJsonSha256: string,
-    private readonly image: ImageEncoder,
+    private readonly image: ImageTower,
     private readonly text: TextEncoder,
     readonly tokenizer: ClipTokenizer,
     readonly device: Device,
+    readonly imageRuntime: ImageRuntimeChoice,
   ) {}
 
-  /** `--device cuda` falls back to CPU (with a message) when the CUDA provider cannot load. */
-  static async open(modelDir: string, device: Device, log: (line: string) => void): Promise<Embedder> {
+  /**
+   * `--device cuda` runs the fp32 graphs on onnxruntime-node's CUDA provider (the engine is
+   * CPU-only) and falls back to CPU with a message when the provider cannot load.
+   */
+  static async open(modelDir: string, device: Device, log: (line: string) => void, imageRuntime: ImageRuntimeChoice = device === 'cuda' ? 'onnxruntime' : 'engine'): Promise<Embedder> {
     const info = readModelInfo(modelDir);
     const { createHash } = await import('node:crypto');
     const modelJsonSha256 = createHash('sha256').update(readFileSync(join(modelDir, 'model.json'))).digest('hex');
     const ort = (await import('onnxruntime-node')) as unknown as OrtModule;
-    const imageBytes = readFileSync(join(modelDir, info.files.imageEncoderQuantized));
     const textBytes = readFileSync(join(modelDir, info.files.textEncoder));
     let used: Device = 'cpu';
     let options: InferenceSession.SessionOptions = {};
@@ -42,9 +48,9 @@ export class Embedder {
         log(`--device cuda: the CUDA provider could not load (${(e as Error).message.split('\n')[0]}); continuing on CPU`);
       }
     }
-    const image = await ImageEncoder.create(ort, imageBytes, info, options);
+    const image = imageRuntime === 'engine' ? await openEngine(modelDir, info) : await ImageEncoder.create(ort, readFileSync(join(modelDir, info.files.imageEncoder)), info, options);
     const text = await TextEncoder.create(ort, textBytes, info, options);
-    return new Embedder(info, modelJsonSha256, image, text, openTokenizer(modelDir), used);
+    return new Embedder(info, modelJsonSha256, image, text, openTokenizer(modelDir), used, imageRuntime);
   }
 
   /** Encoded image bytes -> normalised image embeds [B,D] and patch embeds [B][HW,D]. */

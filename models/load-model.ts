@@ -1,11 +1,13 @@
 // Opens a converted model folder in Node (indexer, CLI, tests, benchmarks).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ImageEncoder, TextEncoder, type OrtModule } from '../core/encoders.js';
+import { ImageEncoder, TextEncoder, type ImageTower, type OrtModule } from '../core/encoders.js';
+import { openEngine } from '../engine/node.js';
 import { parseModelInfo, type ModelInfo } from '../core/model-info.js';
 import { ClipTokenizer } from '../core/tokenizer.js';
 
-export type Runtime = 'node' | 'wasm';
+/** onnxruntime-node, onnxruntime-web (WASM), or the int8 engine (image tower only). */
+export type Runtime = 'node' | 'wasm' | 'engine';
 
 export function readModelInfo(modelDir: string): ModelInfo {
   let raw: string;
@@ -17,7 +19,7 @@ export function readModelInfo(modelDir: string): ModelInfo {
   return parseModelInfo(JSON.parse(raw));
 }
 
-export async function ortFor(runtime: Runtime): Promise<OrtModule> {
+export async function ortFor(runtime: Exclude<Runtime, 'engine'>): Promise<OrtModule> {
   if (runtime === 'node') return (await import('onnxruntime-node')) as unknown as OrtModule;
   const ort = await import('onnxruntime-web/wasm');
   ort.env.wasm.numThreads = 1;
@@ -25,13 +27,14 @@ export async function ortFor(runtime: Runtime): Promise<OrtModule> {
   return ort as unknown as OrtModule;
 }
 
-export async function openImageEncoder(modelDir: string, opts: { runtime?: Runtime; quantized?: boolean } = {}): Promise<ImageEncoder> {
+export async function openImageEncoder(modelDir: string, opts: { runtime?: Runtime; quantized?: boolean } = {}): Promise<ImageTower> {
   const info = readModelInfo(modelDir);
+  if (opts.runtime === 'engine') return openEngine(modelDir, info);
   const file = opts.quantized ? info.files.imageEncoderQuantized : info.files.imageEncoder;
   return ImageEncoder.create(await ortFor(opts.runtime ?? 'node'), readFileSync(join(modelDir, file)), info);
 }
 
-export async function openTextEncoder(modelDir: string, runtime: Runtime = 'node'): Promise<TextEncoder> {
+export async function openTextEncoder(modelDir: string, runtime: Exclude<Runtime, 'engine'> = 'node'): Promise<TextEncoder> {
   const info = readModelInfo(modelDir);
   return TextEncoder.create(await ortFor(runtime), readFileSync(join(modelDir, info.files.textEncoder)), info);
 }

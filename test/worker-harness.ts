@@ -31,7 +31,7 @@ export interface WorkerHandle {
   dispose(): Promise<void>;
 }
 
-export async function startWorker(vars: Record<string, string> = {}, listen = false, images = false): Promise<WorkerHandle> {
+export async function startWorker(vars: Record<string, string> = {}, listen = false, images = false, r2Persist?: string): Promise<WorkerHandle> {
   const dir = buildWorker();
   const mf = new Miniflare({
     // Listed explicitly: Miniflare's module walker refuses ORT's dynamic import().
@@ -45,6 +45,7 @@ export async function startWorker(vars: Record<string, string> = {}, listen = fa
     compatibilityDate: '2026-04-01',
     ...(listen ? { host: '127.0.0.1', port: 0 } : {}),
     r2Buckets: ['STORE'],
+    ...(r2Persist ? { r2Persist } : {}),
     ...(images ? { images: { binding: 'IMAGES' } } : {}),
     bindings: { DEFAULT_INDEX: 'tiny', PUBLIC: 'true', MAX_BODY_BYTES: String(10 * 2 ** 20), MAX_PIXELS: '16000000', MAX_DECODE_MB: '48', RELOAD_CHECK_SECONDS: '0', ...vars },
   });
@@ -84,3 +85,21 @@ export function syntheticIndex(modelDir: string, classes: number, shots: number)
   return out;
 }
 
+
+/** Resident memory of the workerd processes this test process started (bytes), from /proc. */
+export function workerdRss(): number {
+  const list = readdirSync, read = readFileSync;
+  let total = 0;
+  for (const pid of list('/proc').filter((p: string) => /^\d+$/.test(p))) {
+    try {
+      const stat = read(`/proc/${pid}/stat`, 'utf8') as string;
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid || !stat.includes('(workerd)')) continue;
+      const rss = /VmRSS:\s+(\d+) kB/.exec(read(`/proc/${pid}/status`, 'utf8') as string);
+      if (rss) total += Number(rss[1]) * 1024;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return total;
+}

@@ -1,7 +1,8 @@
 // Models and indexes from R2, in the layout `nameonly publish` writes (core/storage-layout.ts).
 // Loaded once per isolate; `current` is re-read at most every RELOAD_CHECK_SECONDS.
 import { ImageEncoder, type ImageTower } from '../core/encoders.js';
-import { DATA_FILE, loadIndex, parseIndexManifest, sha256Hex, type IndexManifest, type LoadedIndex } from '../core/index-format.js';
+import { toFloat16 } from '../core/compact.js';
+import { DATA_FILE, decodeIndex, parseIndexManifest, sha256Hex, type BlobRef, type IndexManifest, type LoadedIndex } from '../core/index-format.js';
 import { parseModelInfo, WORKER_MEMORY_LIMIT, type ModelInfo } from '../core/model-info.js';
 import { Pipeline } from '../core/pipeline.js';
 import { currentKey, indexKey, modelId, modelKey } from '../core/storage-layout.js';
@@ -49,29 +50,28 @@ async function openEncoder(bucket: R2Bucket, modelJsonSha256: string, kernel: Ke
   return streamEngine(bucket, modelJsonSha256, info, kernel);
 }
 
-/** Copies the blob chunk by chunk into the engine's memory, hashing as it goes: no JavaScript copy of the whole blob. */
+/** An R2 body's chunks, hashed as they pass; the last step throws if the sha256 differs. */
+async function* hashedChunks(object: R2ObjectBody, sha256: string, what: string): AsyncIterable<Uint8Array> {
+  const digest = new crypto.DigestStream('SHA-256');
+  const writer = digest.getWriter();
+  const reader = object.body.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    await writer.write(r.value);
+    yield r.value;
+  }
+  await writer.close();
+  if (hex(await digest.digest) !== sha256) throw new EngineError(`${what} does not match its sha256`);
+}
+
+const hex = (digest: ArrayBuffer) => Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+
+/** Streams the blob into the engine's memory, hashing as it goes: no JavaScript copy of the whole blob. */
 async function streamEngine(bucket: R2Bucket, modelJsonSha256: string, info: ModelInfo, kernel: KernelChoice): Promise<VitEngine> {
   const file = info.files.engineWeights;
   const object = await bucket.get(modelKey(modelJsonSha256, file));
   if (!object) throw new HttpError('unavailable', `engine weights of model ${info.name} are not in the bucket; publish the model again`);
-  const digest = new crypto.DigestStream('SHA-256');
-  const writer = digest.getWriter();
-  async function* chunks(): AsyncIterable<Uint8Array> {
-    const reader = object!.body.getReader();
-    for (let r = await reader.read(); !r.done; r = await reader.read()) {
-      await writer.write(r.value);
-      yield r.value;
-    }
-  }
   try {
-    return await VitEngine.load(engineModules, info, { bytes: object.size, chunks: chunks() }, {
-      kernel,
-      verify: async () => {
-        await writer.close();
-        const hex = Array.from(new Uint8Array(await digest.digest), (b) => b.toString(16).padStart(2, '0')).join('');
-        if (hex !== info.hashes[file]?.sha256) throw new EngineError(`engine weights of model ${info.name} do not match their sha256 in model.json`);
-      },
-    });
+    return await VitEngine.load(engineModules, info, { bytes: object.size, chunks: hashedChunks(object, info.hashes[file]?.sha256 ?? '', `engine weights of model ${info.name}`) }, { kernel });
   } catch (e) {
     if (e instanceof EngineError) throw new HttpError('unavailable', e.message);
     throw e;
@@ -98,13 +98,21 @@ export class Store {
     return (await object.text()).trim();
   }
 
+  /**
+   * Reads an index blob by blob (ranged reads of data.bin, each blob's sha256 checked), so the
+   * isolate never holds the whole data file. On the engine the support features go from R2
+   * straight into the engine instance that scores them, as IEEE halves.
+   */
   private async load(name: string, version: string): Promise<Loaded> {
-    const [manifestBytes, data] = await Promise.all([getBytes(this.bucket, indexKey(name, version, 'manifest.json'), `index ${name}@${version}`), getBytes(this.bucket, indexKey(name, version, DATA_FILE), `index ${name}@${version}`)]);
+    const what = `index ${name}@${version}`;
+    const dataKey = indexKey(name, version, DATA_FILE);
+    const [manifestBytes, dataHead] = await Promise.all([getBytes(this.bucket, indexKey(name, version, 'manifest.json'), what), this.bucket.head(dataKey)]);
+    if (!dataHead) throw new HttpError('unavailable', `${what} is not in the bucket (${dataKey}); publish it with \`nameonly publish\``);
     let manifest: IndexManifest;
     try {
-      manifest = parseIndexManifest(JSON.parse(new TextDecoder().decode(manifestBytes)), data.length);
+      manifest = parseIndexManifest(JSON.parse(new TextDecoder().decode(manifestBytes)), dataHead.size);
     } catch (e) {
-      throw new HttpError('unavailable', `index ${name}@${version} cannot be loaded: ${(e as Error).message}`);
+      throw new HttpError('unavailable', `${what} cannot be loaded: ${(e as Error).message}`);
     }
     const sha = manifest.model.modelJsonSha256;
     let encoder = encoders.get(sha);
@@ -115,27 +123,36 @@ export class Store {
     }
     const tower = await encoder;
     const onEngine = tower instanceof VitEngine;
+    const range = async (blob: BlobRef) => {
+      const object = await this.bucket.get(dataKey, { range: { offset: blob.byteOffset, length: blob.byteLength } });
+      if (!object) throw new HttpError('unavailable', `${what}: ${dataKey} disappeared while loading`);
+      return object;
+    };
     let index: LoadedIndex;
+    let supportWasmBytes = 0;
     try {
-      // On the engine the support features stay half precision, outside JavaScript.
-      index = await loadIndex(manifest, data, { supportAsHalf: onEngine });
+      index = await decodeIndex(manifest, async (_, blob) => new Uint8Array(await (await range(blob)).arrayBuffer()), { supportFeatures: onEngine ? 'elsewhere' : 'float32' });
     } catch (e) {
-      throw new HttpError('unavailable', `index ${name}@${version} cannot be loaded: ${(e as Error).message}`);
+      if (e instanceof HttpError) throw e;
+      throw new HttpError('unavailable', `${what} cannot be loaded: ${(e as Error).message}`);
+    }
+    const p = new Pipeline(tower, index);
+    if (onEngine && index.support) {
+      const F = manifest.blobs.supportFeatures!;
+      const { rows, cols } = index.support.features;
+      let products: EngineSupportProducts;
+      try {
+        products = F.dtype === 'float16' ? await EngineSupportProducts.load(engineModules, rows, cols, hashedChunks(await range(F), F.sha256, `${what}: blob supportFeatures`)) : await EngineSupportProducts.create(engineModules, toFloat16(new Float32Array(await (await range(F)).arrayBuffer())), rows, cols);
+      } catch (e) {
+        throw new HttpError('unavailable', (e as Error).message);
+      }
+      supportWasmBytes = products.memoryBytes;
+      p.withSupportProducts(products);
+    } else if (!onEngine) {
+      await p.accelerate(workerOrt(), { releaseSupportFeatures: true });
     }
     const now = Date.now();
-    const pipeline = new Pipeline(tower, index);
-    let supportWasmBytes = 0;
-    if (onEngine) {
-      if (index.support && index.supportFeaturesHalf) {
-        const products = await EngineSupportProducts.create(engineModules, index.supportFeaturesHalf, index.support.features.rows, index.support.features.cols);
-        index.supportFeaturesHalf = undefined;
-        supportWasmBytes = products.memoryBytes;
-        pipeline.withSupportProducts(products);
-      }
-    } else {
-      await pipeline.accelerate(workerOrt(), { releaseSupportFeatures: true });
-    }
-    return { version, pipeline, indexBytes: sizeOf(index), supportWasmBytes, loadedAt: now, checkedAt: now };
+    return { version, pipeline: p, indexBytes: sizeOf(index), supportWasmBytes, loadedAt: now, checkedAt: now };
   }
 
   /** The pipeline of an index, reloading when its `current` pointer has moved. */

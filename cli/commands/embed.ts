@@ -8,9 +8,10 @@ export const embed: Command = {
   name: 'embed',
   summary: 'print image and text embeddings of a converted model as JSON',
   usage: `nameonly embed --model <model-dir> [--image a.jpg ...] [--text "a dog" ...]
-                [--runtime node|wasm] [--quantized] [--patches]
+                [--runtime node|wasm|engine] [--quantized] [--patches]
 
-Prints {"images":[{"file","image_embeds"[,"patch_embeds","csa_patch_embeds"]}],
+--runtime engine: the image tower on the int8 engine the Worker runs (texts on onnxruntime-node).
+--quantized: onnxruntime's uint8 image graph. Prints {"images":[{"file","image_embeds"[,"patch_embeds","csa_patch_embeds"]}],
 "texts":[{"text","text_embeds"}]}; embeddings are not normalised.`,
   async run(argv, io) {
     const { values } = parse(argv, {
@@ -23,7 +24,7 @@ Prints {"images":[{"file","image_embeds"[,"patch_embeds","csa_patch_embeds"]}],
     });
     const modelDir = required(values.model, '--model');
     const runtime = (values.runtime ?? 'node') as Runtime;
-    if (runtime !== 'node' && runtime !== 'wasm') throw new UsageError('--runtime must be node or wasm');
+    if (runtime !== 'node' && runtime !== 'wasm' && runtime !== 'engine') throw new UsageError('--runtime must be node, wasm or engine');
     if (!values.image?.length && !values.text?.length) throw new UsageError('give at least one --image or --text');
     const images = [];
     if (values.image?.length) {
@@ -43,7 +44,7 @@ Prints {"images":[{"file","image_embeds"[,"patch_embeds","csa_patch_embeds"]}],
     const texts: { text: string; text_embeds: number[] }[] = [];
     if (values.text?.length) {
       const tokenizer = openTokenizer(modelDir);
-      const encoder = await openTextEncoder(modelDir, runtime);
+      const encoder = await openTextEncoder(modelDir, runtime === 'engine' ? 'node' : runtime);
       const embeds = await encoder.encode(values.text.map((t) => tokenizer.tokenize(t)));
       const D = encoder.info.embedDim;
       values.text.forEach((text, i) => texts.push({ text, text_embeds: Array.from(embeds.subarray(i * D, (i + 1) * D)) }));

@@ -23,7 +23,10 @@ Support set (any mix; none = zero-shot only):
   --dedup 0.95             cosine at which retrieved images count as duplicates
 Runtime:
   --name <name>            index name (default: the --out folder name)
-  --device cpu|cuda        cuda falls back to cpu with a message (default cpu)
+  --image-runtime engine|onnxruntime
+                           image tower: the int8 engine the Worker runs (default), or the fp32
+                           graph on onnxruntime-node (the default with --device cuda)
+  --device cpu|cuda        onnxruntime's device; cuda falls back to cpu with a message (default cpu)
   --batch 32               images per encoder call
   --cache <dir>            pool embeddings and generated images (default .nameonly/cache)
   --generation-size N      generated image side (default: the model's input size)
@@ -43,6 +46,7 @@ Runtime:
       shots: { type: 'string' },
       dedup: { type: 'string' },
       device: { type: 'string' },
+      'image-runtime': { type: 'string' },
       batch: { type: 'string' },
       cache: { type: 'string' },
       'generation-size': { type: 'string' },
@@ -50,6 +54,9 @@ Runtime:
     });
     const device = values.device ?? 'cpu';
     if (device !== 'cpu' && device !== 'cuda') throw new UsageError('--device must be cpu or cuda');
+    const imageRuntime = values['image-runtime'] ?? (device === 'cuda' ? 'onnxruntime' : 'engine');
+    if (imageRuntime !== 'engine' && imageRuntime !== 'onnxruntime') throw new UsageError('--image-runtime must be engine or onnxruntime');
+    if (imageRuntime === 'engine' && device === 'cuda') throw new UsageError('--device cuda needs --image-runtime onnxruntime (the engine runs on the CPU)');
     const susPrompts = values['sus-prompts'] ?? 'photo';
     if (susPrompts !== 'photo' && susPrompts !== 'descriptions') throw new UsageError('--sus-prompts must be photo or descriptions');
     const dedup = values.dedup === undefined ? 0.95 : Number(values.dedup);
@@ -69,6 +76,7 @@ Runtime:
       susPrompts,
       batch: positiveInt(values.batch, '--batch', 32),
       device,
+      imageRuntime,
       cacheDir: values.cache ?? join('.nameonly', 'cache'),
       generationSize: values['generation-size'] === undefined ? undefined : positiveInt(values['generation-size'], '--generation-size', 64),
       maxTuneQueries: positiveInt(values['max-tune-queries'], '--max-tune-queries', 1024),
