@@ -4,7 +4,7 @@ import type { ImageOutput, ImageTower, OrtModule } from './encoders.js';
 import { crop, normalize as normalizePixels, preprocess, resize, shortestSideSize, type RgbImage } from './image.js';
 import type { LoadedIndex } from './index-format.js';
 import { matrix, matVec, normalizeRows, type Matrix } from './linalg.js';
-import { CalipGraph } from './scoring/calip-graph.js';
+import { CalipGraph, type CalipProducts } from './scoring/calip-graph.js';
 import { SupportGraph, type SupportProducts } from './scoring/support-graph.js';
 import { tipxProbes } from './scoring/tipx.js';
 import { DEFAULT_PARAMS, scoreImage, type HyperParams, type ImageFeatures, type Method } from './scoring/methods.js';
@@ -20,8 +20,8 @@ export interface LabelScore {
 }
 
 export class Pipeline {
-  /** CALIP's products through onnxruntime (set by `accelerate`); JavaScript otherwise. */
-  private calipGraph?: CalipGraph;
+  /** CALIP's products outside JavaScript (onnxruntime or the engine); JavaScript otherwise. */
+  private calipProducts?: CalipProducts;
   /** TIP-X's pass over F elsewhere (onnxruntime or the engine); JavaScript otherwise. */
   private supportProducts?: SupportProducts;
 
@@ -72,7 +72,7 @@ export class Pipeline {
    * one copy, not two, under 128 MB); `logits` (the JavaScript path) then refuses TIP-X.
    */
   async accelerate(ort: OrtModule, options: { releaseSupportFeatures?: boolean } = {}): Promise<this> {
-    this.calipGraph = await CalipGraph.create(ort, this.index.textClassifier);
+    this.calipProducts = await CalipGraph.create(ort, this.index.textClassifier);
     const support = this.index.support;
     if (support) {
       this.supportProducts = await SupportGraph.create(ort, support.features);
@@ -81,9 +81,10 @@ export class Pipeline {
     return this;
   }
 
-  /** TIP-X's pass over F through `products` (the Worker's engine path, F never in JavaScript). */
-  withSupportProducts(products: SupportProducts): this {
-    this.supportProducts = products;
+  /** CALIP's and TIP-X's products elsewhere (the Worker's engine: F never in JavaScript). */
+  withProducts(products: { calip?: CalipProducts; support?: SupportProducts }): this {
+    this.calipProducts = products.calip;
+    this.supportProducts = products.support;
     return this;
   }
 
@@ -97,7 +98,7 @@ export class Pipeline {
   async score(features: ImageFeatures, method: Method, params: HyperParams = this.params(method)): Promise<Float32Array> {
     const W = this.index.textClassifier;
     const usesCalip = method === 'calip' || method === 'combined';
-    const calip = usesCalip && this.calipGraph && features.patches ? await this.calipGraph.terms(features.embed, features.patches) : undefined;
+    const calip = usesCalip && this.calipProducts && features.patches ? await this.calipProducts.terms(features.embed, features.patches) : undefined;
     let supportProducts: Float32Array | undefined;
     if ((method === 'tipx' || method === 'combined') && this.supportProducts) {
       const fDotW = calip?.clip ?? matVec(W, features.embed);

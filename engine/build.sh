@@ -12,6 +12,6 @@ FLAGS=(--target=wasm32 -O3 -flto -nostdlib -ffreestanding -fno-builtin-memcpy -f
   -Wl,--no-entry -Wl,--strip-all -Wl,-z,stack-size=65536 -Wl,--initial-memory=262144)
 export PATH="/usr/lib/llvm-16/bin:$PATH"  # wasm-ld
 mkdir -p build
-"$CC" "${FLAGS[@]}" -mrelaxed-simd -o build/clip-vit-relaxed.wasm clip_vit.c kernels.c
-"$CC" "${FLAGS[@]}" -o build/clip-vit-simd128.wasm clip_vit.c kernels.c
+"$CC" "${FLAGS[@]}" -mrelaxed-simd -o build/clip-vit-relaxed.wasm clip_vit.c calip.c kernels.c
+"$CC" "${FLAGS[@]}" -o build/clip-vit-simd128.wasm clip_vit.c calip.c kernels.c
 sha256sum build/*.wasm

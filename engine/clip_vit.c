@@ -264,18 +264,15 @@ static void add_into(float* x, const float* y, int n) {
 // att[i, j] = softmax_j(scale * a_i . b_j) over one head's slice of a and b.
 static void scores(float* att, const float* a, const float* b, int h) {
   int T = c.seq_len, D = c.dim, hd = c.head_dim;
+  gemm_abt_f32(att, T, a + h * hd, D, T, b + h * hd, D, T, hd);
   float scale = 1 / sqrt_f32((float)hd);
-  for (int i = 0; i < T; i++) {
-    float* row = att + (long)i * T;
-    for (int j = 0; j < T; j++) row[j] = dot_f32(a + (long)i * D + h * hd, b + (long)j * D + h * hd, hd) * scale;
-    softmax_f32(row, T);
-  }
+  for (long i = 0; i < (long)T * T; i++) att[i] *= scale;
+  for (int i = 0; i < T; i++) softmax_f32(att + (long)i * T, T);
 }
 
 // out[T, dim] = per head A v, with A = softmax(QK^T) or, for CSA, softmax(QQ^T) + softmax(KK^T).
 static void attention(float* out, int csa) {
   int T = c.seq_len, D = c.dim, hd = c.head_dim;
-  memset(out, 0, sizeof(float) * (unsigned long)T * D);
   for (int h = 0; h < c.n_heads; h++) {
     if (csa) {
       scores(s.att, s.q, s.q, h);
@@ -284,8 +281,7 @@ static void attention(float* out, int csa) {
     } else {
       scores(s.att, s.q, s.k, h);
     }
-    for (int i = 0; i < T; i++)
-      for (int j = 0; j < T; j++) axpy_f32(out + (long)i * D + h * hd, s.att[(long)i * T + j], s.v + (long)j * D + h * hd, hd);
+    gemm_ab_f32(out + h * hd, D, s.att, T, T, s.v + h * hd, D, T, hd);
   }
 }
 

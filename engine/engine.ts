@@ -5,6 +5,8 @@
 import type { ImageEmbeddings, ImageOutput, ImageTower } from '../core/encoders.js';
 import type { Matrix } from '../core/linalg.js';
 import type { ModelInfo } from '../core/model-info.js';
+import type { CalipProducts } from '../core/scoring/calip-graph.js';
+import type { CalipTerms } from '../core/scoring/calip.js';
 import type { SupportProducts } from '../core/scoring/support-graph.js';
 import { HEADER_BYTES, readHeader, ENGINE_VERSION } from './blob-format.js';
 
@@ -35,6 +37,7 @@ interface Exports {
   engine_qmatmul(out: number, x: number, xs: number, xz: number, T: number, w: number, ws: number, b: number, wsum: number, O: number, n: number): void;
   engine_quantize_row(q: number, zero: number, x: number, n: number): number;
   engine_half_matvec2(out: number, F: number, probes: number, M: number, D: number): void;
+  engine_calip_terms(clip: number, vgt: number, tav: number, f: number, Fs: number, HW: number, W: number, C: number, D: number, S: number, fsPrime: number, scratch: number): void;
 }
 
 export class EngineError extends Error {}
@@ -188,48 +191,74 @@ export class VitEngine implements ImageTower {
 }
 
 /**
- * TIP-X's pass over the support features, F·[f; Wᵀp]ᵀ, with F kept as IEEE halves in an
- * engine instance of its own (per index: it goes with the index, and the model's memory
- * never grows). Exact half decoding, f32 products.
+ * An index's scoring on the engine's f32 kernels, in an instance of its own (it goes with the
+ * index; the model's memory never grows): CALIP's terms with the classifier W in the
+ * instance's memory (JavaScript reads W through a view, so it is held once), and TIP-X's pass
+ * over the support features F kept as IEEE halves. Everything is allocated up front: the
+ * memory never grows afterwards, so the views stay valid.
  */
-export class EngineSupportProducts implements SupportProducts {
+export class EngineScoring implements CalipProducts, SupportProducts {
   private constructor(
     private readonly engine: EngineInstance,
-    private readonly at: { F: number; probes: number; out: number },
-    private readonly rows: number,
-    private readonly cols: number,
+    private readonly at: { W: number; F: number; probes: number; supportOut: number; f: number; Fs: number; S: number; fsPrime: number; scratch: number; terms: number },
+    private readonly dims: { C: number; D: number; maxPatches: number; M: number },
   ) {}
 
-  /** F [rows, cols] as IEEE-half bytes (little-endian), streamed into the instance's memory. */
-  static async load(modules: EngineModules, rows: number, cols: number, halfBytes: AsyncIterable<Uint8Array>): Promise<EngineSupportProducts> {
+  /**
+   * W [C,D] float32; `maxPatches`: the most patch rows a request brings (the model's grid²);
+   * `support`: F [M,D] as IEEE-half bytes, streamed in (checked by the caller's source).
+   */
+  static async create(modules: EngineModules, W: Matrix, maxPatches: number, support?: { rows: number; halfBytes: AsyncIterable<Uint8Array> }): Promise<EngineScoring> {
     const engine = await EngineInstance.create(modules, 'simd128');
     const ex = engine.exports;
-    const total = 2 * rows * cols;
-    const at = { F: ex.engine_scratch(total), probes: ex.engine_scratch(8 * cols), out: ex.engine_scratch(8 * rows) };
-    if (!at.F || !at.probes || !at.out) throw new EngineError(`not enough memory for ${rows} support features`);
-    const memory = engine.bytes();
-    let offset = 0;
-    for await (const chunk of halfBytes) {
-      if (offset + chunk.length > total) throw new EngineError(`support features: more than ${rows}x${cols} halves`);
-      memory.set(chunk, at.F + offset);
-      offset += chunk.length;
+    const { rows: C, cols: D } = W;
+    const M = support?.rows ?? 0;
+    const at = {
+      W: ex.engine_scratch(4 * C * D), F: ex.engine_scratch(2 * M * D), probes: ex.engine_scratch(8 * D), supportOut: ex.engine_scratch(8 * M),
+      f: ex.engine_scratch(4 * D), Fs: ex.engine_scratch(4 * maxPatches * D), S: ex.engine_scratch(4 * maxPatches * C), fsPrime: ex.engine_scratch(4 * maxPatches * D),
+      scratch: ex.engine_scratch(4 * (3 * C + maxPatches + D)), terms: ex.engine_scratch(12 * C),
+    };
+    if (Object.values(at).some((p) => p === 0)) throw new EngineError(`not enough memory to score ${C} classes and ${M} support images`);
+    engine.floats(at.W, C * D).set(W.data);
+    if (support) {
+      const memory = engine.bytes();
+      const total = 2 * M * D;
+      let offset = 0;
+      for await (const chunk of support.halfBytes) {
+        if (offset + chunk.length > total) throw new EngineError(`support features: more than ${M}x${D} halves`);
+        memory.set(chunk, at.F + offset);
+        offset += chunk.length;
+      }
+      if (offset !== total) throw new EngineError(`support features: ${offset} of ${total} bytes`);
     }
-    if (offset !== total) throw new EngineError(`support features: ${offset} of ${total} bytes`);
-    return new EngineSupportProducts(engine, at, rows, cols);
-  }
-
-  static create(modules: EngineModules, halfFeatures: Uint16Array, rows: number, cols: number): Promise<EngineSupportProducts> {
-    return EngineSupportProducts.load(modules, rows, cols, chunksOf(new Uint8Array(halfFeatures.buffer, halfFeatures.byteOffset, halfFeatures.byteLength)));
+    return new EngineScoring(engine, at, { C, D, maxPatches, M });
   }
 
   get memoryBytes(): number {
     return this.engine.memoryBytes;
   }
 
+  /** The classifier as a view of the instance's memory (no second copy). */
+  get classifier(): Matrix {
+    return { data: this.engine.floats(this.at.W, this.dims.C * this.dims.D), rows: this.dims.C, cols: this.dims.D };
+  }
+
+  async terms(f: Float32Array, Fs: Matrix): Promise<CalipTerms> {
+    const { C, D, maxPatches } = this.dims;
+    if (f.length !== D || Fs.cols !== D || Fs.rows > maxPatches) throw new EngineError(`calip: expected f [${D}] and at most ${maxPatches} patches of ${D}`);
+    this.engine.floats(this.at.f, D).set(f);
+    this.engine.floats(this.at.Fs, Fs.rows * D).set(Fs.data);
+    const t = this.at.terms;
+    this.engine.exports.engine_calip_terms(t, t + 4 * C, t + 8 * C, this.at.f, this.at.Fs, Fs.rows, this.at.W, C, D, this.at.S, this.at.fsPrime, this.at.scratch);
+    const out = this.engine.floats(t, 3 * C).slice();
+    return { clip: out.subarray(0, C), visualGuidedText: out.subarray(C, 2 * C), textAwareVisual: out.subarray(2 * C) };
+  }
+
   async products(probes: Matrix): Promise<Float32Array> {
-    if (probes.rows !== 2 || probes.cols !== this.cols) throw new EngineError(`probes must be 2x${this.cols}`);
-    this.engine.floats(this.at.probes, 2 * this.cols).set(probes.data);
-    this.engine.exports.engine_half_matvec2(this.at.out, this.at.F, this.at.probes, this.rows, this.cols);
-    return this.engine.floats(this.at.out, 2 * this.rows).slice();
+    const { D, M } = this.dims;
+    if (probes.rows !== 2 || probes.cols !== D) throw new EngineError(`probes must be 2x${D}`);
+    this.engine.floats(this.at.probes, 2 * D).set(probes.data);
+    this.engine.exports.engine_half_matvec2(this.at.supportOut, this.at.F, this.at.probes, M, D);
+    return this.engine.floats(this.at.supportOut, 2 * M).slice();
   }
 }

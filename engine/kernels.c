@@ -131,6 +131,88 @@ float dot_f32(const float* a, const float* b, int n) {
   return s;
 }
 
+static inline float hsum_f32(v128_t v) {
+  return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) + (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
+
+// Tiles of 2 rows of A x 4 rows of B (8 accumulators), as qmatmul. Row strides lda, ldb, ldo.
+void gemm_abt_f32(float* out, int ldo, const float* A, int lda, int M, const float* B, int ldb, int N, int K) {
+  int K4 = K & ~3, m = 0;
+  for (; m + 2 <= M; m += 2) {
+    const float *a0 = A + (long)m * lda, *a1 = a0 + lda;
+    float *r0 = out + (long)m * ldo, *r1 = r0 + ldo;
+    int n = 0;
+    for (; n + 4 <= N; n += 4) {
+      const float *b0 = B + (long)n * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+      v128_t c00 = wasm_f32x4_splat(0), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+      for (int k = 0; k < K4; k += 4) {
+        v128_t x0 = wasm_v128_load(a0 + k), x1 = wasm_v128_load(a1 + k);
+        v128_t y0 = wasm_v128_load(b0 + k), y1 = wasm_v128_load(b1 + k), y2 = wasm_v128_load(b2 + k), y3 = wasm_v128_load(b3 + k);
+        c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x0, y0)); c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x0, y1));
+        c02 = wasm_f32x4_add(c02, wasm_f32x4_mul(x0, y2)); c03 = wasm_f32x4_add(c03, wasm_f32x4_mul(x0, y3));
+        c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(x1, y0)); c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(x1, y1));
+        c12 = wasm_f32x4_add(c12, wasm_f32x4_mul(x1, y2)); c13 = wasm_f32x4_add(c13, wasm_f32x4_mul(x1, y3));
+      }
+      float t00 = 0, t01 = 0, t02 = 0, t03 = 0, t10 = 0, t11 = 0, t12 = 0, t13 = 0;
+      for (int k = K4; k < K; k++) {
+        t00 += a0[k] * b0[k]; t01 += a0[k] * b1[k]; t02 += a0[k] * b2[k]; t03 += a0[k] * b3[k];
+        t10 += a1[k] * b0[k]; t11 += a1[k] * b1[k]; t12 += a1[k] * b2[k]; t13 += a1[k] * b3[k];
+      }
+      r0[n] = hsum_f32(c00) + t00; r0[n + 1] = hsum_f32(c01) + t01; r0[n + 2] = hsum_f32(c02) + t02; r0[n + 3] = hsum_f32(c03) + t03;
+      r1[n] = hsum_f32(c10) + t10; r1[n + 1] = hsum_f32(c11) + t11; r1[n + 2] = hsum_f32(c12) + t12; r1[n + 3] = hsum_f32(c13) + t13;
+    }
+    for (; n < N; n++) {
+      r0[n] = dot_f32(a0, B + (long)n * ldb, K);
+      r1[n] = dot_f32(a1, B + (long)n * ldb, K);
+    }
+  }
+  for (; m < M; m++)
+    for (int n = 0; n < N; n++) out[(long)m * ldo + n] = dot_f32(A + (long)m * lda, B + (long)n * ldb, K);
+}
+
+void matmul_abt_f32(float* out, const float* A, int M, const float* B, int N, int K) { gemm_abt_f32(out, N, A, K, M, B, K, N, K); }
+
+// Two rows of A at a time; each 16-column strip of the output is accumulated in registers
+// over all of K, so B is loaded once per row pair and the output stored once.
+void gemm_ab_f32(float* out, int ldo, const float* A, int lda, int M, const float* B, int ldb, int K, int N) {
+  int N16 = N & ~15, m = 0;
+  for (; m + 2 <= M; m += 2) {
+    const float *a0 = A + (long)m * lda, *a1 = a0 + lda;
+    float *o0 = out + (long)m * ldo, *o1 = o0 + ldo;
+    for (int n = 0; n < N16; n += 16) {
+      v128_t c00 = wasm_f32x4_splat(0), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+      for (int k = 0; k < K; k++) {
+        const float* b = B + (long)k * ldb + n;
+        v128_t y0 = wasm_v128_load(b), y1 = wasm_v128_load(b + 4), y2 = wasm_v128_load(b + 8), y3 = wasm_v128_load(b + 12);
+        v128_t x0 = wasm_f32x4_splat(a0[k]), x1 = wasm_f32x4_splat(a1[k]);
+        c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x0, y0)); c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x0, y1));
+        c02 = wasm_f32x4_add(c02, wasm_f32x4_mul(x0, y2)); c03 = wasm_f32x4_add(c03, wasm_f32x4_mul(x0, y3));
+        c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(x1, y0)); c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(x1, y1));
+        c12 = wasm_f32x4_add(c12, wasm_f32x4_mul(x1, y2)); c13 = wasm_f32x4_add(c13, wasm_f32x4_mul(x1, y3));
+      }
+      wasm_v128_store(o0 + n, c00); wasm_v128_store(o0 + n + 4, c01); wasm_v128_store(o0 + n + 8, c02); wasm_v128_store(o0 + n + 12, c03);
+      wasm_v128_store(o1 + n, c10); wasm_v128_store(o1 + n + 4, c11); wasm_v128_store(o1 + n + 8, c12); wasm_v128_store(o1 + n + 12, c13);
+    }
+    for (int n = N16; n < N; n++) {
+      float s0 = 0, s1 = 0;
+      for (int k = 0; k < K; k++) {
+        s0 += a0[k] * B[(long)k * ldb + n];
+        s1 += a1[k] * B[(long)k * ldb + n];
+      }
+      o0[n] = s0;
+      o1[n] = s1;
+    }
+  }
+  for (; m < M; m++)
+    for (int n = 0; n < N; n++) {
+      float s = 0;
+      for (int k = 0; k < K; k++) s += A[(long)m * lda + k] * B[(long)k * ldb + n];
+      out[(long)m * ldo + n] = s;
+    }
+}
+
+void matmul_ab_f32(float* out, const float* A, int M, const float* B, int K, int N) { gemm_ab_f32(out, N, A, K, M, B, N, K, N); }
+
 void axpy_f32(float* y, float a, const float* x, int n) {
   v128_t av = wasm_f32x4_splat(a);
   int n4 = n & ~3;
@@ -210,6 +292,12 @@ void softmax_f32(float* x, int n) {
   for (int i = n4; i < n; i++) sum += (x[i] = exp_f32(x[i] - m));
   float inv = 1 / sum;
   for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+void exp_diff_f32(float* e, const float* x, const float* m, int n) {
+  int n4 = n & ~3;
+  for (int i = 0; i < n4; i += 4) wasm_v128_store(e + i, exp4(wasm_f32x4_sub(wasm_v128_load(x + i), wasm_v128_load(m + i))));
+  for (int i = n4; i < n; i++) e[i] = exp_f32(x[i] - m[i]);
 }
 
 static inline v128_t act4(v128_t x, int act) {

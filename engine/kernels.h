@@ -21,7 +21,16 @@ void half_matvec2(float* out, const uint16_t* F, const float* p0, const float* p
 
 // x[n] <- softmax(x); x[n] <- act(x) with act 0 quick_gelu, 1 gelu (erf), 2 gelu (tanh).
 void softmax_f32(float* x, int n);
+// e[i] = exp(x[i] - m[i])
+void exp_diff_f32(float* e, const float* x, const float* m, int n);
 void activation_f32(float* x, long n, int act);
+
+// out[M, N] = A[M, K] B[N, K]^T and out[M, N] = A[M, K] B[K, N] in f32, with row strides
+// (attention over one head's columns); the matmul_ forms are the contiguous case (CALIP).
+void gemm_abt_f32(float* out, int ldo, const float* A, int lda, int M, const float* B, int ldb, int N, int K);
+void gemm_ab_f32(float* out, int ldo, const float* A, int lda, int M, const float* B, int ldb, int K, int N);
+void matmul_abt_f32(float* out, const float* A, int M, const float* B, int N, int K);
+void matmul_ab_f32(float* out, const float* A, int M, const float* B, int K, int N);
 
 float dot_f32(const float* a, const float* b, int n);
 void axpy_f32(float* y, float a, const float* x, int n);  // y += a * x

@@ -1,11 +1,12 @@
 // `npm run eval`: our version of the papers' tables, on the shapes world. Fresh seeded
 // test renders go through the real pipeline: the converted shapes-clip, indexes built
 // by the indexer (support sets from the shapes generator), the Worker's pipeline with
-// the uint8 encoder in onnxruntime-web (WASM).
+// its image tower, the int8 engine; onnxruntime-web's uint8 graph alongside for comparison.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
-import { ImageEncoder } from '../core/encoders.js';
+import { ImageEncoder, type ImageTower } from '../core/encoders.js';
+import { openEngine } from '../engine/node.js';
 import { DATA_FILE, loadIndex } from '../core/index-format.js';
 import type { RgbImage } from '../core/image.js';
 import { argmax } from '../core/linalg.js';
@@ -51,6 +52,8 @@ export interface EvalReport {
   pairs: (Row & { seen: number; unseen: number })[];
   segmentation: { features: string; mIoU: number; pixelAccuracy: number; perClass: Record<string, number> }[];
   tuning: { method: string; nameOnly: Record<string, number>; nameOnlyAccuracy: number; peeking: Record<string, number>; peekingAccuracy: number }[];
+  /** 8-way accuracy of the same renders through each image tower (the engine serves; onnxruntime-web is the anchor). */
+  runtimes: { runtime: string; clip: number; calip: number; combined: number }[];
   seconds: number;
 }
 
@@ -81,7 +84,8 @@ export async function runEval(config: EvalConfig): Promise<EvalReport> {
   const modelDir = join(workDir, 'model');
   convertCheckpoint(SHAPES_CHECKPOINT, modelDir);
   const info = readModelInfo(modelDir);
-  const encoder = await ImageEncoder.create(await ortFor('wasm'), readFileSync(join(modelDir, info.files.imageEncoderQuantized)), info);
+  const encoder: ImageTower = await openEngine(modelDir, info);
+  const onnxruntimeWeb = await ImageEncoder.create(await ortFor('wasm'), readFileSync(join(modelDir, info.files.imageEncoderQuantized)), info);
   let generator: { server: Server; url: string } | undefined;
   try {
     generator = await startGeneratorServer();
@@ -127,6 +131,13 @@ export async function runEval(config: EvalConfig): Promise<EvalReport> {
       shapes.push({ method: 'combined', support: sup, accuracy: accuracy(p, shapeFeatures, shapeLabels, 'combined'), params: { ...p.index.manifest.hyperparameters.params.combined } });
     }
     // The cost of honesty: what a tuner that peeks at the test labels would pick.
+    // The same renders through onnxruntime-web's uint8 graph: the engine must not cost accuracy.
+    const ortPipeline = new Pipeline(onnxruntimeWeb, largest!.index);
+    const ortFeatures = await featuresOf(ortPipeline, shapeScenes.map((s) => s.image));
+    const runtimes: EvalReport['runtimes'] = [
+      { runtime: 'int8 engine (the Worker\'s)', clip: accuracy(largest!, shapeFeatures, shapeLabels, 'clip'), calip: accuracy(largest!, shapeFeatures, shapeLabels, 'calip'), combined: accuracy(largest!, shapeFeatures, shapeLabels, 'combined') },
+      { runtime: 'onnxruntime-web, uint8', clip: accuracy(ortPipeline, ortFeatures, shapeLabels, 'clip'), calip: accuracy(ortPipeline, ortFeatures, shapeLabels, 'calip'), combined: accuracy(ortPipeline, ortFeatures, shapeLabels, 'combined') },
+    ];
     const support = largest!.index.support!;
     const peek = searchGrids(shapeFeatures.map((f, i) => queryTermsOf(f, shapeLabels[i]!, largest!.index.textClassifier, support)), support);
     const hp = largest!.index.manifest.hyperparameters.params;
@@ -188,10 +199,11 @@ export async function runEval(config: EvalConfig): Promise<EvalReport> {
       const ious = Object.values(perClass);
       segmentation.push({ features: features === 'csa' ? 'CSA (SCLIP)' : 'vanilla last block', mIoU: ious.reduce((a, b) => a + b, 0) / ious.length, pixelAccuracy: correctPixels / pixels, perClass });
     }
-    return { date: new Date().toISOString().slice(0, 10), config: { shapeImages: config.shapeImages, pairImagesPerPair: config.pairImagesPerPair, segmentationImages: config.segmentationImages, shots: config.shots }, shapes, pairs, segmentation, tuning, seconds: (Date.now() - started) / 1000 };
+    return { date: new Date().toISOString().slice(0, 10), config: { shapeImages: config.shapeImages, pairImagesPerPair: config.pairImagesPerPair, segmentationImages: config.segmentationImages, shots: config.shots }, shapes, pairs, segmentation, tuning, runtimes, seconds: (Date.now() - started) / 1000 };
   } finally {
     generator?.server.close();
     await encoder.release();
+    await onnxruntimeWeb.release();
   }
 }
 
@@ -219,6 +231,11 @@ export function formatReport(r: EvalReport): string {
     '| method | name-only choice | accuracy | peeking choice | accuracy |',
     '|---|---|---|---|---|',
     ...r.tuning.map((t) => `| ${t.method} | ${fmt(t.nameOnly)} | ${pct(t.nameOnlyAccuracy)} | ${fmt(t.peeking)} | ${pct(t.peekingAccuracy)} |`),
+    '',
+    `### Image tower: the same ${r.config.shapeImages} renders, 8-way shapes, index of the largest support set`,
+    '| image tower | CLIP | CALIP | combined |',
+    '|---|---|---|---|',
+    ...r.runtimes.map((t) => `| ${t.runtime} | ${pct(t.clip)} | ${pct(t.calip)} | ${pct(t.combined)} |`),
   ];
   return lines.join('\n');
 }

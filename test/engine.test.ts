@@ -5,12 +5,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { halfToFloat } from '../core/half.js';
-import { chunksOf, EngineError, EngineInstance, EngineSupportProducts, VitEngine, type EngineKernel } from '../engine/engine.js';
+import { calipTerms } from '../core/scoring/calip.js';
+import { chunksOf, EngineError, EngineInstance, EngineScoring, VitEngine, type EngineKernel } from '../engine/engine.js';
 import { HEADER_BYTES, readHeader, writeHeader } from '../engine/blob-format.js';
 import { engineModules, openEngine } from '../engine/node.js';
 import { openImageEncoder, readModelInfo } from '../models/load-model.js';
 import type { TinyVariant } from '../models/tiny-checkpoints.js';
-import { cosine, tempDir, testPixels, tinyModel } from './helpers.js';
+import { cosine, maxAbsDiff, randomUnitRows, tempDir, testPixels, tinyModel } from './helpers.js';
 
 const KERNELS: EngineKernel[] = ['simd128', 'relaxed'];
 
@@ -97,7 +98,9 @@ describe('engine kernels against the simple path', () => {
     for (const [M, D] of [[5, 64], [3, 37]] as const) {
       const halves = Uint16Array.from({ length: M * D }, (_, i) => (i % 17 === 0 ? 0x0001 + (i % 5) : i % 19 === 0 ? 0x8000 : i % 23 === 0 ? 0 : Math.floor(rand() * 0x7bff) | (rand() < 0.5 ? 0x8000 : 0)));
       const probes = { data: Float32Array.from({ length: 2 * D }, () => rand() - 0.5), rows: 2, cols: D };
-      const products = await (await EngineSupportProducts.create(await engineModules(), halves, M, D)).products(probes);
+      const W = randomUnitRows(3, D, 4);
+      const scoring = await EngineScoring.create(await engineModules(), W, 4, { rows: M, halfBytes: chunksOf(new Uint8Array(halves.buffer), 7) });
+      const products = await scoring.products(probes);
       for (let j = 0; j < M; j++)
         for (let p = 0; p < 2; p++) {
           let want = 0, mag = 0;
@@ -107,6 +110,22 @@ describe('engine kernels against the simple path', () => {
           }
           expect(Math.abs(products[2 * j + p]! - want)).toBeLessThanOrEqual(1e-6 * Math.max(1e-30, mag));
         }
+      expect(scoring.classifier.data).toEqual(W.data);
+    }
+  });
+
+  it("CALIP's terms on the engine equal calip.ts (the reference), at odd and ImageNet-like sizes", async () => {
+    for (const [C, D, HW] of [[7, 37, 5], [1000, 512, 49]] as const) {
+      const W = randomUnitRows(C, D, 1), Fs = randomUnitRows(HW, D, 2), f = randomUnitRows(1, D, 3).data;
+      const scoring = await EngineScoring.create(await engineModules(), W, HW);
+      const got = await scoring.terms(f, Fs);
+      const want = calipTerms(f, Fs, W);
+      expect(maxAbsDiff(got.clip, want.clip)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(got.visualGuidedText, want.visualGuidedText)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(got.textAwareVisual, want.textAwareVisual)).toBeLessThan(1e-5);
+      // Fewer patches than the maximum (a smaller image grid) work too.
+      const fewer = { data: Fs.data.subarray(0, 3 * D), rows: 3, cols: D };
+      expect(maxAbsDiff((await scoring.terms(f, fewer)).visualGuidedText, calipTerms(f, fewer, W).visualGuidedText)).toBeLessThan(1e-5);
     }
   });
 });

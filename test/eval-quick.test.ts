@@ -18,5 +18,8 @@ describe('shapes-world evaluation (quick)', () => {
     // On its own test set a label-peeking grid search can only match or beat any single grid point (sequential for 'combined', so not checked there).
     for (const t of report.tuning.filter((r) => r.method !== 'combined')) expect(t.peekingAccuracy).toBeGreaterThanOrEqual(t.nameOnlyAccuracy);
     expect(formatReport(report)).toMatch(/\| CLIP \| - \| \d+\.\d %/);
+    // The engine (the Worker's image tower) against onnxruntime-web on the same renders: at most two of 48 images apart.
+    const [engine, ort] = report.runtimes;
+    for (const m of ['clip', 'calip', 'combined'] as const) expect(Math.abs(engine![m] - ort![m])).toBeLessThanOrEqual(2 / 48 + 1e-9);
   });
 });

@@ -6,7 +6,7 @@ import { DATA_FILE, decodeIndex, parseIndexManifest, sha256Hex, type BlobRef, ty
 import { parseModelInfo, WORKER_MEMORY_LIMIT, type ModelInfo } from '../core/model-info.js';
 import { Pipeline } from '../core/pipeline.js';
 import { currentKey, indexKey, modelId, modelKey } from '../core/storage-layout.js';
-import { EngineError, EngineSupportProducts, VitEngine, type KernelChoice } from '../engine/engine.js';
+import { chunksOf, EngineError, EngineScoring, VitEngine, type KernelChoice } from '../engine/engine.js';
 import { engineModules } from './engine-modules.js';
 import { HttpError } from './http.js';
 import { wasmHeapBytes, workerOrt } from './ort.js';
@@ -15,7 +15,7 @@ interface Loaded {
   version: string;
   pipeline: Pipeline;
   indexBytes: number;
-  /** WebAssembly memory of this index's support instance (engine path). */
+  /** WebAssembly memory of this index's scoring instance (engine path): W, F, scratch. */
   supportWasmBytes: number;
   loadedAt: number;
   checkedAt: number;
@@ -63,6 +63,7 @@ async function* hashedChunks(object: R2ObjectBody, sha256: string, what: string)
   if (hex(await digest.digest) !== sha256) throw new EngineError(`${what} does not match its sha256`);
 }
 
+const halves = (h: Uint16Array) => new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
 const hex = (digest: ArrayBuffer) => Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 
 /** Streams the blob into the engine's memory, hashing as it goes: no JavaScript copy of the whole blob. */
@@ -78,9 +79,10 @@ async function streamEngine(bucket: R2Bucket, modelJsonSha256: string, info: Mod
   }
 }
 
-function sizeOf(index: LoadedIndex): number {
+/** Bytes of the index's JavaScript arrays (on the engine the classifier lives in WebAssembly memory). */
+function sizeOf(index: LoadedIndex, classifierInWasm: boolean): number {
   const s = index.support;
-  return index.textClassifier.data.byteLength + index.queries.data.byteLength + index.queryClass.byteLength + (s ? s.features.data.byteLength + s.logNorm.byteLength + s.labels.byteLength + s.weights.byteLength : 0);
+  return (classifierInWasm ? 0 : index.textClassifier.data.byteLength) + index.queries.data.byteLength + index.queryClass.byteLength + (s ? s.features.data.byteLength + s.logNorm.byteLength + s.labels.byteLength + s.weights.byteLength : 0);
 }
 
 export class Store {
@@ -137,22 +139,26 @@ export class Store {
       throw new HttpError('unavailable', `${what} cannot be loaded: ${(e as Error).message}`);
     }
     const p = new Pipeline(tower, index);
-    if (onEngine && index.support) {
-      const F = manifest.blobs.supportFeatures!;
-      const { rows, cols } = index.support.features;
-      let products: EngineSupportProducts;
+    if (onEngine) {
+      // CALIP and TIP-X on the engine: W moves into the scoring instance (JavaScript keeps a
+      // view), F goes from R2 straight into it as halves.
+      const F = manifest.blobs.supportFeatures;
+      const support = index.support;
+      let scoring: EngineScoring;
       try {
-        products = F.dtype === 'float16' ? await EngineSupportProducts.load(engineModules, rows, cols, hashedChunks(await range(F), F.sha256, `${what}: blob supportFeatures`)) : await EngineSupportProducts.create(engineModules, toFloat16(new Float32Array(await (await range(F)).arrayBuffer())), rows, cols);
+        const halfBytes = !F || !support ? undefined : F.dtype === 'float16' ? hashedChunks(await range(F), F.sha256, `${what}: blob supportFeatures`) : chunksOf(halves(toFloat16(new Float32Array(await (await range(F)).arrayBuffer()))));
+        scoring = await EngineScoring.create(engineModules, index.textClassifier, tower.info.grid ** 2, halfBytes && support ? { rows: support.features.rows, halfBytes } : undefined);
       } catch (e) {
         throw new HttpError('unavailable', (e as Error).message);
       }
-      supportWasmBytes = products.memoryBytes;
-      p.withSupportProducts(products);
-    } else if (!onEngine) {
+      index.textClassifier = scoring.classifier;
+      supportWasmBytes = scoring.memoryBytes;
+      p.withProducts({ calip: scoring, support: support ? scoring : undefined });
+    } else {
       await p.accelerate(workerOrt(), { releaseSupportFeatures: true });
     }
     const now = Date.now();
-    return { version, pipeline: p, indexBytes: sizeOf(index), supportWasmBytes, loadedAt: now, checkedAt: now };
+    return { version, pipeline: p, indexBytes: sizeOf(index, onEngine), supportWasmBytes, loadedAt: now, checkedAt: now };
   }
 
   /** The pipeline of an index, reloading when its `current` pointer has moved. */

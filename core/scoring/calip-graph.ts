@@ -8,7 +8,12 @@ import { GraphBuilder } from '../onnx/graph-builder.js';
 import { DataType } from '../onnx/proto.js';
 import type { CalipTerms } from './calip.js';
 
-export class CalipGraph {
+/** CALIP's terms computed outside JavaScript: this graph, or the engine (engine/engine.ts). */
+export interface CalipProducts {
+  terms(f: Float32Array, Fs: Matrix): Promise<CalipTerms>;
+}
+
+export class CalipGraph implements CalipProducts {
   private constructor(
     private readonly ort: OrtModule,
     private readonly session: InferenceSession,
