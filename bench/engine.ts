@@ -94,7 +94,9 @@ export async function benchEngine(): Promise<void> {
   console.log('| model | image tower | cold start (isolate + first answer) | ms / image p50 | of its kernel\'s GOP/s | classify combined p50 | WASM memory | index (JS) | workerd RSS growth |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   const png = renderPrompt('a red star', 1, 224);
-  const models: PublishedModel[] = ['wkcn/TinyCLIP-ViT-8M-16-Text-3M-YFCC15M', 'openai/clip-vit-base-patch32', 'openai/clip-vit-base-patch16'];
+  // BENCH_ENGINE_MODELS (comma-separated ids) and BENCH_ENGINE_RUNTIMES (engine labels to keep) narrow the run.
+  const models = (process.env.BENCH_ENGINE_MODELS?.split(',') ?? ['wkcn/TinyCLIP-ViT-8M-16-Text-3M-YFCC15M', 'openai/clip-vit-base-patch32', 'openai/clip-vit-base-patch16']) as PublishedModel[];
+  const keep = (label: string) => !process.env.BENCH_ENGINE_RUNTIMES || process.env.BENCH_ENGINE_RUNTIMES.split(',').some((r) => label.includes(r));
   for (const model of models) {
     const dir = tempDir('bench-engine');
     const spec = publishedSpec(model, { smallText: true });
@@ -106,7 +108,7 @@ export async function benchEngine(): Promise<void> {
       ['engine, SIMD128', join(dir, 'model'), { ENGINE_KERNEL: 'simd128' }],
       ['onnxruntime-web, uint8', onOnnxruntime(join(dir, 'model'), dir), {}],
     ];
-    for (const [label, modelDir, vars] of runs) {
+    for (const [label, modelDir, vars] of runs.filter(([label]) => keep(label))) {
       try {
         await benchRun(model, label, modelDir, vars, png, macs, kernels);
       } catch (e) {

@@ -1,8 +1,8 @@
 // `nameonly convert`: HF CLIP checkpoint folder -> model folder with the ONNX graphs,
 // tokenizer files and model.json. Written to a temporary folder and renamed into place.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { estimateWorkerHeap, MODEL_FORMAT, MODEL_SCHEMA_VERSION, WORKER_JS_RESERVE, WORKER_MEMORY_LIMIT, type ImageRuntime, type ModelInfo } from '../core/model-info.js';
 import { measureEngineMemory } from '../engine/node.js';
 import { buildEngineBlob } from '../engine/weights.js';
@@ -37,7 +37,29 @@ export interface ConvertOptions {
   imageRuntime?: ImageRuntime;
 }
 
+export class ConvertError extends Error {}
+
+/**
+ * Nothing a user owns is ever replaced: the output may not be the checkpoint or a folder that
+ * holds it, and an existing non-empty output must be a model folder convert wrote.
+ */
+function checkOutput(checkpointDir: string, outDir: string): void {
+  const ck = resolve(checkpointDir), out = resolve(outDir);
+  if (out === ck || ck.startsWith(out + sep)) {
+    throw new ConvertError(`--out ${outDir} is the checkpoint folder or holds it; converting there would destroy the checkpoint. Name a separate folder, e.g. --out ${ck}-nameonly`);
+  }
+  if (!existsSync(out) || readdirSync(out).length === 0) return;
+  let ours = false;
+  try {
+    ours = (JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { format?: string }).format === MODEL_FORMAT;
+  } catch {
+    // not ours
+  }
+  if (!ours) throw new ConvertError(`--out ${outDir} exists and is not a model folder nameonly convert wrote; refusing to replace it. Name a new or empty folder`);
+}
+
 export function convertCheckpoint(checkpointDir: string, outDir: string, log: (line: string) => void = () => {}, options: ConvertOptions = {}): ConvertResult {
+  checkOutput(checkpointDir, outDir);
   const ck = loadCheckpoint(checkpointDir, bundledVocabulary);
   const c = ck.config;
   log(`checkpoint: ${checkpointDir} (${ck.sourceDtype}, ${(parameterCount(ck) / 1e6).toFixed(2)} M parameters; vision ${c.vision.layers}x${c.vision.hidden} patch ${c.vision.patchSize} @ ${c.vision.imageSize}px, text ${c.text.layers}x${c.text.hidden}, embed ${c.projectionDim})`);

@@ -1,5 +1,5 @@
 // Opens a converted model folder in Node (indexer, CLI, tests, benchmarks).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageEncoder, TextEncoder, type ImageTower, type OrtModule } from '../core/encoders.js';
 import { openEngine } from '../engine/node.js';
@@ -14,7 +14,8 @@ export function readModelInfo(modelDir: string): ModelInfo {
   try {
     raw = readFileSync(join(modelDir, 'model.json'), 'utf8');
   } catch {
-    throw new Error(`${modelDir} is not a converted model folder (no model.json); run \`nameonly convert <checkpoint> --out ${modelDir}\` first`);
+    const hint = existsSync(join(modelDir, 'config.json')) ? `it looks like a checkpoint: convert it into a separate folder first, e.g. \`nameonly convert ${modelDir} --out ${modelDir.replace(/\/+$/, '')}-nameonly\`` : 'run `nameonly convert <checkpoint> --out <model-dir>` and pass that folder';
+    throw new Error(`${modelDir} is not a converted model folder (no model.json); ${hint}`);
   }
   return parseModelInfo(JSON.parse(raw));
 }

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { encode as encodePng } from 'fast-png';
 import { describe, expect, it } from 'vitest';
 import { main } from '../cli/main.js';
@@ -32,6 +32,29 @@ describe('nameonly CLI', () => {
     const missing = await run('convert', '/nonexistent/checkpoint', '--out', join(tempDir('cli'), 'm'));
     expect(missing.code).toBe(1);
     expect(missing.err).toMatch(/does not exist/);
+  });
+
+  it('convert never replaces what a user owns: not the checkpoint, nor a folder holding it, nor a foreign folder', async () => {
+    const { checkpointDir } = tinyModel('tiny-p16');
+    const before = readdirSync(checkpointDir).sort();
+    const onItself = await run('convert', checkpointDir, '--out', checkpointDir);
+    expect(onItself.code).toBe(1);
+    expect(onItself.err).toMatch(/is the checkpoint folder or holds it; converting there would destroy the checkpoint. Name a separate folder, e.g. --out .*-nameonly/);
+    expect((await run('convert', checkpointDir, '--out', dirname(checkpointDir))).code).toBe(1);
+    expect(readdirSync(checkpointDir).sort()).toEqual(before);
+    const foreign = tempDir('foreign');
+    writeFileSync(join(foreign, 'notes.txt'), 'mine');
+    const refused = await run('convert', checkpointDir, '--out', foreign);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/exists and is not a model folder nameonly convert wrote; refusing to replace it/);
+    expect(readFileSync(join(foreign, 'notes.txt'), 'utf8')).toBe('mine');
+    // A folder convert wrote is replaced (atomically), and the index hint names a separate folder.
+    const again = join(tempDir('again'), 'model');
+    expect((await run('convert', checkpointDir, '--out', again)).code).toBe(0);
+    expect((await run('convert', checkpointDir, '--out', again)).code).toBe(0);
+    const hint = await run('embed', '--model', checkpointDir, '--text', 'a cat');
+    expect(hint.code).toBe(1);
+    expect(hint.err).toMatch(new RegExp(`convert it into a separate folder first, e.g. \`nameonly convert ${checkpointDir} --out ${checkpointDir}-nameonly\``));
   });
 
   it('tokenize prints one 77-long array per text', async () => {
