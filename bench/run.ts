@@ -28,7 +28,9 @@ import { TINY_VARIANTS, writeTinyCheckpoint, type TinyVariant } from '../models/
 import { randomUnitRows } from '../test/helpers.js';
 import { compareSupportStorage } from './storage.js';
 import { benchIndexer } from './indexer.js';
-import { benchEngine } from './engine.js';
+import { chunksOf, EngineScoring } from '../engine/engine.js';
+import { engineModules } from '../engine/node.js';
+import { benchEngine, benchModels } from './engine.js';
 import { benchWorker } from './worker.js';
 
 const sections = process.argv.slice(2);
@@ -135,6 +137,17 @@ async function benchScoring(): Promise<void> {
     console.log(`| calip, products on onnxruntime-${runtime} | ${calipMs.toFixed(2)} |`);
     console.log(`| combined, CALIP and TIP-X products on onnxruntime-${runtime} | ${combinedMs.toFixed(2)} |`);
   }
+  // The Worker's path on the engine: CALIP's terms and TIP-X's pass over half-precision F in WebAssembly.
+  const half = toFloat16(support.features.data);
+  const scoring = await EngineScoring.create(await engineModules(), W, HW, { rows: M, halfBytes: chunksOf(new Uint8Array(half.buffer)) });
+  const engineCalipMs = await timeAsync(() => scoring.terms(image.embed, image.patches).then((t) => scoreImage('calip', image, W, null, params, { calip: t })));
+  const engineCombinedMs = await timeAsync(async () => {
+    const calip = await scoring.terms(image.embed, image.patches);
+    const supportProducts = await scoring.products(tipxProbes(image.embed, calip.clip, W).probes);
+    return scoreImage('combined', image, W, stored, params, { calip, supportProducts });
+  });
+  console.log(`| calip, products on the engine (the Worker's path) | ${engineCalipMs.toFixed(2)} |`);
+  console.log(`| combined, CALIP and TIP-X products on the engine (the Worker's path) | ${engineCombinedMs.toFixed(2)} |`);
   compareSupportStorage(W, support, image, params);
 }
 
@@ -157,6 +170,7 @@ async function benchTune(): Promise<void> {
 }
 
 if (want('engine')) await benchEngine();
+if (want('models')) await benchModels();
 if (want('encoder')) await benchEncoders();
 if (want('scoring')) await benchScoring();
 if (want('tune')) await benchTune();

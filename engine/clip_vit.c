@@ -354,9 +354,6 @@ __attribute__((export_name("engine_patch_embeds"))) float* engine_patch_embeds(v
 __attribute__((export_name("engine_csa_patch_embeds"))) float* engine_csa_patch_embeds(void) { return s.csa_emb + c.embed_dim; }
 __attribute__((export_name("engine_state_bytes"))) uint32_t engine_state_bytes(void) { return state_size; }
 
-int kernel_kind(void);
-__attribute__((export_name("engine_kernel"))) int engine_kernel(void) { return kernel_kind(); }
-
 // The start-up probe: 1 when this module's int8 dot product equals plain integer
 // arithmetic here, on the extremes of the operand ranges the engine uses.
 __attribute__((export_name("engine_probe"))) int engine_probe(void) {

@@ -31,7 +31,6 @@ interface Exports {
   engine_patch_embeds(): number;
   engine_csa_patch_embeds(): number;
   engine_state_bytes(): number;
-  engine_kernel(): number;
   engine_probe(): number;
   engine_scratch(bytes: number): number;
   engine_qmatmul(out: number, x: number, xs: number, xz: number, T: number, w: number, ws: number, b: number, wsum: number, O: number, n: number): void;
@@ -48,7 +47,7 @@ const REASONS: Record<number, string> = {
   3: 'the image tower has a configuration the engine does not support',
   4: 'the blob size does not match its header (truncated or altered)',
   5: 'not enough memory for weights and run state',
-  6: 'the blob changed while it was loaded',
+  6: 'the blob changed while it was loaded, or the engine was set up twice',
 };
 
 const OUTPUT_FLAGS: Record<ImageOutput, number> = { image_embeds: 1, patch_embeds: 2, csa_patch_embeds: 4 };
@@ -120,8 +119,8 @@ export class VitEngine implements ImageTower {
    * model), one grow to the final size, then every chunk copied in place. A source that
    * checks a hash throws at its end, before the weights are used.
    */
-  static async load(modules: EngineModules | EngineInstance, info: ModelInfo, source: BlobSource, options: { kernel?: KernelChoice } = {}): Promise<VitEngine> {
-    const engine = modules instanceof EngineInstance ? modules : await EngineInstance.create(modules, options.kernel);
+  static async load(modules: EngineModules, info: ModelInfo, source: BlobSource, options: { kernel?: KernelChoice } = {}): Promise<VitEngine> {
+    const engine = await EngineInstance.create(modules, options.kernel);
     const what = `engine weights of model ${info.name}`;
     const iterator = source.chunks[Symbol.asyncIterator]();
     // The header, which may span chunks.

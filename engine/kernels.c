@@ -27,20 +27,16 @@ void* memset(void* dst, int c, unsigned long n) {
 // int8 dot products: acc (4 lanes) += w[16] . x[16]
 
 #ifdef __wasm_relaxed_simd__
-#define KERNEL_NAME 1
 static inline v128_t dot16(v128_t acc, v128_t w, v128_t x) {
   return (v128_t)__builtin_wasm_relaxed_dot_i8x16_i7x16_add_s_i32x4((i8x16)w, (i8x16)x, (i32x4)acc);
 }
 #else
-#define KERNEL_NAME 0
 static inline v128_t dot16(v128_t acc, v128_t w, v128_t x) {
   // x < 128, so zero- and sign-extension agree.
   acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w), wasm_u16x8_extend_low_u8x16(x)));
   return wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w), wasm_u16x8_extend_high_u8x16(x)));
 }
 #endif
-
-int kernel_kind(void) { return KERNEL_NAME; }
 
 static inline int32_t hsum(v128_t v) {
   return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) + wasm_i32x4_extract_lane(v, 3);
