@@ -14,7 +14,7 @@ import { parseConfig, type Checkpoint } from '../models/checkpoint.js';
 import { buildImageEncoder } from '../models/clip-graphs.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { readModelInfo } from '../models/load-model.js';
-import { publishedSpec, type PublishedModel } from '../models/published-configs.js';
+import { PUBLISHED_CONFIGS, publishedSpec, type PublishedModel } from '../models/published-configs.js';
 import { tinyConfig, tinyWeights, writeTinyCheckpoint } from '../models/tiny-checkpoints.js';
 import { cosine, tempDir, testPixels } from './helpers.js';
 import { startWorker, syntheticIndex, workerdRss } from './worker-harness.js';
@@ -27,13 +27,13 @@ function meanRowCosine(a: Float32Array, b: Float32Array, rows: number, dim: numb
   return s / rows;
 }
 
-describe('engine parity at the real sizes of ViT-B/32 and ViT-B/16', () => {
-  for (const model of ['openai/clip-vit-base-patch32', 'openai/clip-vit-base-patch16'] as PublishedModel[]) {
+describe('engine parity at the real sizes of the published configurations that fit a Worker', () => {
+  for (const model of (Object.keys(PUBLISHED_CONFIGS) as PublishedModel[]).filter((m) => m !== 'openai/clip-vit-large-patch14')) {
     it(`${model}: cosine >= 0.999 (image), >= 0.995 (patches, CSA) against fp32, both kernels`, { timeout: 300_000 }, async () => {
       const spec = publishedSpec(model, { smallText: true });
       const ck = { config: parseConfig(tinyConfig(spec)), weights: tinyWeights(spec, (n) => !n.startsWith('text')) } as Checkpoint;
       const blob = buildEngineBlob(ck);
-      const info = { name: model, imageSize: 224, patchSize: spec.patchSize, grid: 224 / spec.patchSize, embedDim: spec.projectionDim } as never;
+      const info = { name: model, imageSize: 224, patchSize: spec.patchSize, grid: 224 / spec.patchSize, embedDim: spec.projectionDim } as never; // what load checks
       const ort = (await import('onnxruntime-node')) as unknown as OrtModule;
       const fp32 = await ImageEncoder.create(ort, buildImageEncoder(ck, 'fp32').encode(), info);
       const pixels = testPixels(3 * 224 * 224, 5);
@@ -43,9 +43,11 @@ describe('engine parity at the real sizes of ViT-B/32 and ViT-B/16', () => {
       for (const kernel of ['simd128', 'relaxed'] as const) {
         const engine = await VitEngine.load(await engineModules(), info, { bytes: blob.length, chunks: chunksOf(blob) }, { kernel });
         const out = await engine.encode(pixels);
-        expect(cosine(out.imageEmbeds!, reference.imageEmbeds!)).toBeGreaterThanOrEqual(0.999);
-        expect(meanRowCosine(out.patchEmbeds!, reference.patchEmbeds!, N, E)).toBeGreaterThanOrEqual(0.995);
-        expect(meanRowCosine(out.csaPatchEmbeds!, reference.csaPatchEmbeds!, N, E)).toBeGreaterThanOrEqual(0.995);
+        const seen = [cosine(out.imageEmbeds!, reference.imageEmbeds!), meanRowCosine(out.patchEmbeds!, reference.patchEmbeds!, N, E), meanRowCosine(out.csaPatchEmbeds!, reference.csaPatchEmbeds!, N, E)];
+        console.log(`${model} (${kernel}): cosine to fp32 image ${seen[0]!.toFixed(5)}, patches ${seen[1]!.toFixed(5)}, CSA ${seen[2]!.toFixed(5)}`);
+        expect(seen[0]).toBeGreaterThanOrEqual(0.999);
+        expect(seen[1]).toBeGreaterThanOrEqual(0.995);
+        expect(seen[2]).toBeGreaterThanOrEqual(0.995);
       }
     });
   }

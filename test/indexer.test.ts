@@ -173,7 +173,12 @@ describe('index building on the tiny model', () => {
     const o = options({ generator: generator.url, shots: 1 });
     await buildIndex(o);
     const io = { out: quiet, err: quiet };
-    expect(await main(['verify', o.out, '--model', tinyModel('tiny-p16').modelDir], io)).toBe(0);
+    let said = '';
+    expect(await main(['verify', o.out, '--model', tinyModel('tiny-p16').modelDir], { out: (l) => (said += l), err: quiet })).toBe(0);
+    // The engine against the fp32 graph, as verify reports it.
+    const cos = Number(/image_embeds cosine (\d\.\d+)/.exec(said)?.[1]);
+    expect(cos).toBeGreaterThanOrEqual(0.999);
+    expect(cos).toBeLessThanOrEqual(1);
     expect(await main(['verify', o.out, '--model', tinyModel('tiny-p8-bf16').modelDir], io)).toBe(1);
     const data = readFileSync(join(o.out, DATA_FILE));
     data[data.length - 3]! ^= 0xff;

@@ -224,6 +224,31 @@ describe('Worker index management', () => {
   });
 });
 
+describe('Worker engine weights', () => {
+  it('a tampered or truncated blob in the bucket is a 503 naming the reason, never an answer', { timeout: 120_000 }, async () => {
+    const info = readModelInfo(modelDir);
+    const sha = createHash('sha256').update(readFileSync(join(modelDir, 'model.json'))).digest('hex');
+    const good = new Uint8Array(readFileSync(join(modelDir, info.files.engineWeights)));
+    const tampered = good.slice();
+    tampered[tampered.length - 100]! ^= 1;
+    for (const [bytes, reason] of [
+      [tampered, /engine weights of model tiny-p16: sha256 mismatch/],
+      [good.subarray(0, good.length - 64), /blob size does not match its header/],
+    ] as const) {
+      const worker = await startWorker();
+      try {
+        await worker.publish(withSupport, modelDir);
+        await (await worker.mf.getR2Bucket('STORE')).put(modelKey(sha, info.files.engineWeights), bytes.slice());
+        const r = await post(worker, '/v1/classify', png);
+        expect(r.status).toBe(503);
+        expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(reason);
+      } finally {
+        await worker.dispose();
+      }
+    }
+  });
+});
+
 describe('Worker model budget', () => {
   it('refuses to load a model whose memory estimate is over 128 MB (503 with the reason)', { timeout: 120_000 }, async () => {
     const { cpSync, writeFileSync: write } = await import('node:fs');

@@ -60,7 +60,7 @@ async function* hashedChunks(object: R2ObjectBody, sha256: string, what: string)
     yield r.value;
   }
   await writer.close();
-  if (hex(await digest.digest) !== sha256) throw new EngineError(`${what} does not match its sha256`);
+  if (hex(await digest.digest) !== sha256) throw new EngineError(`${what}: sha256 mismatch (corrupt, or not the file its model.json or manifest names)`);
 }
 
 const halves = (h: Uint16Array) => new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
