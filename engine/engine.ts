@@ -208,7 +208,7 @@ export class EngineScoring implements CalipProducts, SupportProducts {
    * `support`: F [M,D] as IEEE-half bytes, streamed in (checked by the caller's source).
    */
   static async create(modules: EngineModules, W: Matrix, maxPatches: number, support?: { rows: number; halfBytes: AsyncIterable<Uint8Array> }): Promise<EngineScoring> {
-    const engine = await EngineInstance.create(modules);
+    const engine = await EngineInstance.create(modules, 'simd128');
     const ex = engine.exports;
     const { rows: C, cols: D } = W;
     const M = support?.rows ?? 0;

@@ -1,7 +1,6 @@
 // Kernels of the ViT engine. Compiled twice: with -mrelaxed-simd the int8 dot product is
 // i32x4.relaxed_dot_i8x16_i7x16_add_s (one instruction per 16 products where the CPU has
-// VNNI) and f32 products use relaxed_madd (FMA where the CPU has it); without it the plain
-// SIMD128 path widens to 16 bits for i32x4.dot_i16x8_s and multiplies, then adds.
+// VNNI), without it the plain SIMD128 path widens to 16 bits for i32x4.dot_i16x8_s.
 // Both compute the same integers: weights are int8 in [-127,127] (the i8 operand) and
 // activations uint8 in [0,127] (the i7 operand), a range where every lowering of the
 // relaxed instruction is exact (VNNI's u8*s8, and the pmaddubsw fallback, whose pairwise
@@ -11,7 +10,6 @@
 
 typedef int8_t i8x16 __attribute__((vector_size(16)));
 typedef int32_t i32x4 __attribute__((vector_size(16)));
-typedef float f32x4 __attribute__((vector_size(16)));
 
 void* memcpy(void* dst, const void* src, unsigned long n) {
   uint8_t* d = dst;
@@ -49,14 +47,6 @@ static int32_t tail_dot(const uint8_t* x, const int8_t* w, int from, int n) {
   for (int i = from; i < n; i++) s += (int32_t)x[i] * (int32_t)w[i];
   return s;
 }
-
-// c + a*b in f32: fused where the relaxed module runs on a CPU with FMA (one rounding instead of
-// two; either is correct to float precision), a multiply and an add otherwise.
-#ifdef __wasm_relaxed_simd__
-static inline v128_t madd(v128_t a, v128_t b, v128_t c) { return (v128_t)__builtin_wasm_relaxed_madd_f32x4((f32x4)a, (f32x4)b, (f32x4)c); }
-#else
-static inline v128_t madd(v128_t a, v128_t b, v128_t c) { return wasm_f32x4_add(c, wasm_f32x4_mul(a, b)); }
-#endif
 
 int32_t qdot(const uint8_t* x, const int8_t* w, int n) {
   v128_t acc = wasm_i32x4_splat(0);
@@ -126,12 +116,12 @@ float quantize_row(uint8_t* q, int32_t* zero, const float* x, int n) {
 }
 
 // ---------------------------------------------------------------------------------
-// f32 helpers (attention, CALIP, TIP-X). The relaxed build fuses their multiply-adds.
+// f32 helpers (attention). Same code in both builds: results do not depend on the kernel.
 
 float dot_f32(const float* a, const float* b, int n) {
   v128_t acc = wasm_f32x4_splat(0);
   int n4 = n & ~3;
-  for (int i = 0; i < n4; i += 4) acc = madd(wasm_v128_load(a + i), wasm_v128_load(b + i), acc);
+  for (int i = 0; i < n4; i += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
   float s = (wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1)) + (wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3));
   for (int i = n4; i < n; i++) s += a[i] * b[i];
   return s;
@@ -154,10 +144,10 @@ void gemm_abt_f32(float* out, int ldo, const float* A, int lda, int M, const flo
       for (int k = 0; k < K4; k += 4) {
         v128_t x0 = wasm_v128_load(a0 + k), x1 = wasm_v128_load(a1 + k);
         v128_t y0 = wasm_v128_load(b0 + k), y1 = wasm_v128_load(b1 + k), y2 = wasm_v128_load(b2 + k), y3 = wasm_v128_load(b3 + k);
-        c00 = madd(x0, y0, c00); c01 = madd(x0, y1, c01);
-        c02 = madd(x0, y2, c02); c03 = madd(x0, y3, c03);
-        c10 = madd(x1, y0, c10); c11 = madd(x1, y1, c11);
-        c12 = madd(x1, y2, c12); c13 = madd(x1, y3, c13);
+        c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x0, y0)); c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x0, y1));
+        c02 = wasm_f32x4_add(c02, wasm_f32x4_mul(x0, y2)); c03 = wasm_f32x4_add(c03, wasm_f32x4_mul(x0, y3));
+        c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(x1, y0)); c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(x1, y1));
+        c12 = wasm_f32x4_add(c12, wasm_f32x4_mul(x1, y2)); c13 = wasm_f32x4_add(c13, wasm_f32x4_mul(x1, y3));
       }
       float t00 = 0, t01 = 0, t02 = 0, t03 = 0, t10 = 0, t11 = 0, t12 = 0, t13 = 0;
       for (int k = K4; k < K; k++) {
@@ -191,10 +181,10 @@ void gemm_ab_f32(float* out, int ldo, const float* A, int lda, int M, const floa
         const float* b = B + (long)k * ldb + n;
         v128_t y0 = wasm_v128_load(b), y1 = wasm_v128_load(b + 4), y2 = wasm_v128_load(b + 8), y3 = wasm_v128_load(b + 12);
         v128_t x0 = wasm_f32x4_splat(a0[k]), x1 = wasm_f32x4_splat(a1[k]);
-        c00 = madd(x0, y0, c00); c01 = madd(x0, y1, c01);
-        c02 = madd(x0, y2, c02); c03 = madd(x0, y3, c03);
-        c10 = madd(x1, y0, c10); c11 = madd(x1, y1, c11);
-        c12 = madd(x1, y2, c12); c13 = madd(x1, y3, c13);
+        c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x0, y0)); c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x0, y1));
+        c02 = wasm_f32x4_add(c02, wasm_f32x4_mul(x0, y2)); c03 = wasm_f32x4_add(c03, wasm_f32x4_mul(x0, y3));
+        c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(x1, y0)); c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(x1, y1));
+        c12 = wasm_f32x4_add(c12, wasm_f32x4_mul(x1, y2)); c13 = wasm_f32x4_add(c13, wasm_f32x4_mul(x1, y3));
       }
       wasm_v128_store(o0 + n, c00); wasm_v128_store(o0 + n + 4, c01); wasm_v128_store(o0 + n + 8, c02); wasm_v128_store(o0 + n + 12, c03);
       wasm_v128_store(o1 + n, c10); wasm_v128_store(o1 + n + 4, c11); wasm_v128_store(o1 + n + 8, c12); wasm_v128_store(o1 + n + 12, c13);
@@ -222,7 +212,7 @@ void matmul_ab_f32(float* out, const float* A, int M, const float* B, int K, int
 void axpy_f32(float* y, float a, const float* x, int n) {
   v128_t av = wasm_f32x4_splat(a);
   int n4 = n & ~3;
-  for (int i = 0; i < n4; i += 4) wasm_v128_store(y + i, madd(av, wasm_v128_load(x + i), wasm_v128_load(y + i)));
+  for (int i = 0; i < n4; i += 4) wasm_v128_store(y + i, wasm_f32x4_add(wasm_v128_load(y + i), wasm_f32x4_mul(av, wasm_v128_load(x + i))));
   for (int i = n4; i < n; i++) y[i] += a * x[i];
 }
 
@@ -247,8 +237,8 @@ void half_matvec2(float* out, const uint16_t* F, const float* p0, const float* p
     for (int d = 0; d < D8; d += 8) {
       v128_t h = wasm_v128_load(row + d);
       v128_t lo = half_to_float4(wasm_u32x4_extend_low_u16x8(h)), hi = half_to_float4(wasm_u32x4_extend_high_u16x8(h));
-      a0 = madd(hi, wasm_v128_load(p0 + d + 4), madd(lo, wasm_v128_load(p0 + d), a0));
-      a1 = madd(hi, wasm_v128_load(p1 + d + 4), madd(lo, wasm_v128_load(p1 + d), a1));
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_add(wasm_f32x4_mul(lo, wasm_v128_load(p0 + d)), wasm_f32x4_mul(hi, wasm_v128_load(p0 + d + 4))));
+      a1 = wasm_f32x4_add(a1, wasm_f32x4_add(wasm_f32x4_mul(lo, wasm_v128_load(p1 + d)), wasm_f32x4_mul(hi, wasm_v128_load(p1 + d + 4))));
     }
     float s0 = (wasm_f32x4_extract_lane(a0, 0) + wasm_f32x4_extract_lane(a0, 1)) + (wasm_f32x4_extract_lane(a0, 2) + wasm_f32x4_extract_lane(a0, 3));
     float s1 = (wasm_f32x4_extract_lane(a1, 0) + wasm_f32x4_extract_lane(a1, 1)) + (wasm_f32x4_extract_lane(a1, 2) + wasm_f32x4_extract_lane(a1, 3));
