@@ -66,7 +66,7 @@ describe('nameonly CLI', () => {
     expect(ids[1]).toHaveLength(77);
   });
 
-  it('embed prints image and text embeddings; quantized wasm close to fp32 node', async () => {
+  it('embed prints image and text embeddings; quantized wasm and the engine close to fp32 node', async () => {
     const { modelDir } = tinyModel('tiny-p16');
     const png = join(tempDir('img'), 'a.png');
     writeFileSync(png, encodePng({ width: 80, height: 50, data: Uint8Array.from({ length: 80 * 50 * 3 }, (_, i) => (i * 7) % 256), channels: 3, depth: 8 }));
@@ -79,6 +79,11 @@ describe('nameonly CLI', () => {
     const a = fp.images[0].image_embeds as number[], b = q.images[0].image_embeds as number[];
     const cos = a.reduce((s, v, i) => s + v * b[i]!, 0) / Math.hypot(...a) / Math.hypot(...b);
     expect(cos).toBeGreaterThan(0.99);
+    // The Worker's image tower, with its patch outputs.
+    const engine = JSON.parse((await run('embed', '--model', modelDir, '--image', png, '--runtime', 'engine', '--patches')).out);
+    const e = engine.images[0].image_embeds as number[];
+    expect(e.reduce((s, v, i) => s + v * a[i]!, 0) / Math.hypot(...e) / Math.hypot(...a)).toBeGreaterThan(0.999);
+    expect(engine.images[0].csa_patch_embeds).toHaveLength(16);
     const bad = join(tempDir('img'), 'bad.jpg');
     writeFileSync(bad, 'not an image');
     const r = await run('embed', '--model', modelDir, '--image', bad);

@@ -74,8 +74,8 @@ async function streamEngine(bucket: R2Bucket, modelJsonSha256: string, info: Mod
   try {
     return await VitEngine.load(engineModules, info, { bytes: object.size, chunks: hashedChunks(object, info.hashes[file]?.sha256 ?? '', `engine weights of model ${info.name}`) }, { kernel });
   } catch (e) {
-    if (e instanceof EngineError) throw new HttpError('unavailable', e.message);
-    throw e;
+    // A bad blob names its reason; a read that broke off is a storage error: both 503.
+    throw new HttpError('unavailable', e instanceof EngineError ? e.message : `engine weights of model ${info.name} could not be read from the bucket: ${(e as Error).message}`);
   }
 }
 
