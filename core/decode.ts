@@ -49,6 +49,12 @@ function toRgb(width: number, height: number, channels: number, data: ArrayLike<
 }
 
 export function decodeImage(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_LIMITS): RgbImage {
+  const image = decodeAny(bytes, limits);
+  if (image.width < 1 || image.height < 1) throw new ImageDecodeError(`the image has no pixels (${image.width}×${image.height})`, 'undecodable');
+  return image;
+}
+
+function decodeAny(bytes: Uint8Array, limits: DecodeLimits): RgbImage {
   const format = sniffFormat(bytes);
   try {
     if (format === 'jpeg') {
@@ -61,6 +67,7 @@ export function decodeImage(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_LI
       if (bytes.length >= 24) {
         const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         const pixels = view.getUint32(16) * view.getUint32(20);
+        if (pixels === 0) throw new ImageDecodeError(`the image has no pixels (${view.getUint32(16)}×${view.getUint32(20)})`, 'undecodable');
         if (pixels > limits.maxPixels) throw new ImageDecodeError(`image has ${pixels} pixels, over the limit of ${limits.maxPixels}`, 'too_large');
       }
       const img = decodePng(bytes);

@@ -44,6 +44,15 @@ function multipart(fields: Record<string, { bytes: Uint8Array; type: string; fil
   return { body: Uint8Array.from(parts.flatMap((p) => [...p])), type: `multipart/form-data; boundary=${boundary}` };
 }
 
+/** A PNG whose IHDR declares other dimensions (the CRC no longer matches; the header is read first). */
+function withDims(bytes: Uint8Array, width: number, height: number): Uint8Array {
+  const out = bytes.slice();
+  const view = new DataView(out.buffer);
+  view.setUint32(16, width);
+  view.setUint32(20, height);
+  return out;
+}
+
 const post = (w: WorkerHandle, path: string, body: Uint8Array | string, type = 'image/png', headers: Record<string, string> = {}) => w.fetch(path, { method: 'POST', body: body as BodyInit, headers: { 'content-type': type, ...headers } });
 
 let withSupport: string, zeroShot: string;
@@ -129,6 +138,8 @@ describe('Worker errors: one JSON shape, the right status, never a 500 for bad i
     ['truncated JPEG', () => post(w, '/v1/classify', jpg.subarray(0, 200), 'image/jpeg'), 400, 'undecodable_image'],
     ['not an image', () => post(w, '/v1/classify', new TextEncoder().encode('hello, I am text'), 'application/octet-stream'), 415, 'unsupported_media_type'],
     ['unsupported content type', () => post(w, '/v1/classify', 'x', 'text/plain'), 415, 'unsupported_media_type'],
+    ['PNG declaring width 0', () => post(w, '/v1/classify', withDims(png, 0, 64)), 400, 'undecodable_image'],
+    ['PNG declaring 0×0, segment', () => post(w, '/v1/segment', withDims(png, 0, 0)), 400, 'undecodable_image'],
     ['huge-dimension PNG header', () => post(w, '/v1/classify', encodePng({ width: 5000, height: 5000, data: new Uint8Array(5000 * 5000), channels: 1, depth: 8 })), 413, 'payload_too_large'],
     ['oversized body (declared)', () => post(w, '/v1/classify', new Uint8Array(11 * 2 ** 20)), 413, 'payload_too_large'],
     ['multipart without an image field', () => { const f = multipart({ photo: { bytes: png, type: 'image/png', filename: 'a.png' } }); return post(w, '/v1/classify', f.body, f.type); }, 400, 'bad_request'],

@@ -75,14 +75,22 @@ export async function checkAuth(request: Request, apiKeys: string | undefined, i
 
 /** Reads a request body, refusing more than `limit` bytes before reading it all. */
 export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
-  const declared = Number(request.headers.get('content-length') ?? NaN);
+  const header = request.headers.get('content-length');
+  if (header !== null && !/^\s*\d+\s*$/.test(header)) throw new HttpError('bad_request', `Content-Length "${header.slice(0, 40)}" is not a byte count`);
+  const declared = header === null ? NaN : Number(header);
   if (declared > limit) throw new HttpError('payload_too_large', `the body is ${declared} bytes; the limit is ${limit}`);
   if (!request.body) throw new HttpError('bad_request', 'the request has no body: send the image bytes or multipart/form-data with an "image" field');
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let part: ReadableStreamReadResult<Uint8Array>;
+    try {
+      part = await reader.read();
+    } catch {
+      throw new HttpError('bad_request', 'the upload broke off before the body was complete');
+    }
+    const { done, value } = part;
     if (done) break;
     total += value.byteLength;
     if (total > limit) {
@@ -106,7 +114,7 @@ export async function imageFromRequest(request: Request, limit: number): Promise
     const body = await readBody(request, limit);
     let form: FormData;
     try {
-      form = await new Response(body, { headers: { 'content-type': request.headers.get('content-type')! } }).formData();
+      form = await new Response(body as BodyInit, { headers: { 'content-type': request.headers.get('content-type')! } }).formData();
     } catch {
       throw new HttpError('bad_request', 'malformed multipart/form-data body');
     }
