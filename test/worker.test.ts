@@ -235,6 +235,40 @@ describe('Worker index management', () => {
   });
 });
 
+describe('Worker last-good serving', () => {
+  it('a corrupt new version never replaces the one being served; health reports it; it is retried after a back-off, not per request', { timeout: 120_000 }, async () => {
+    const worker = await startWorker();
+    try {
+      const good = await worker.publish(withSupport, modelDir);
+      expect((await post(worker, '/v1/classify', png)).status).toBe(200);
+      // A version whose data.bin fails its hashes: the pointer moves to it.
+      const bucket = await worker.mf.getR2Bucket('STORE');
+      const data = new Uint8Array(readFileSync(join(withSupport, DATA_FILE)));
+      data[data.length - 5]! ^= 0xff;
+      await bucket.put('indexes/tiny/v-corrupt/manifest.json', new Uint8Array(readFileSync(join(withSupport, 'manifest.json'))));
+      await bucket.put(`indexes/tiny/v-corrupt/${DATA_FILE}`, data);
+      await bucket.put('indexes/tiny/current', 'v-corrupt');
+      for (let i = 0; i < 4; i++) {
+        const r = await post(worker, '/v1/classify', png);
+        expect(r.status).toBe(200);
+        expect(((await r.json()) as { index: { version: string } }).index.version).toBe(good.version);
+      }
+      const health = (await (await worker.fetch('/v1/health')).json()) as { status: string; failed_versions: { index: string; version: string; reason: string; attempts: number }[] };
+      expect(health.status).toBe('ok');
+      expect(health.failed_versions).toEqual([expect.objectContaining({ index: 'tiny', version: 'v-corrupt', attempts: 1 })]);
+      expect(health.failed_versions[0]!.reason).toMatch(/does not match its sha256/);
+      // A good version published after it is picked up at once.
+      await bucket.put('indexes/tiny/current', good.version);
+      const fixed = await worker.publish(zeroShot, modelDir);
+      const r = await post(worker, '/v1/classify', png);
+      expect(((await r.json()) as { index: { version: string } }).index.version).toBe(fixed.version);
+      expect(((await (await worker.fetch('/v1/health')).json()) as { failed_versions: unknown[] }).failed_versions).toEqual([]);
+    } finally {
+      await worker.dispose();
+    }
+  });
+});
+
 describe('Worker engine weights', () => {
   it('a tampered or truncated blob in the bucket is a 503 naming the reason, never an answer', { timeout: 120_000 }, async () => {
     const info = readModelInfo(modelDir);

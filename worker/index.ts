@@ -110,7 +110,7 @@ router.get('/v1/health', async (_request: Request, env: Env) => {
   const indexBytes = indexes.reduce((a, i) => a + i.bytes, 0);
   // WebAssembly: image towers (engine or onnxruntime-web) and the indexes' support instances.
   const wasm = (await towerWasmBytes()) + indexes.reduce((a, i) => a + i.wasm_bytes, 0);
-  const body = { status, reason, default_index: env.DEFAULT_INDEX, indexes, memory: { wasm_heap_bytes: wasm, index_bytes: indexBytes, total_bytes: wasm + indexBytes, limit_bytes: WORKER_MEMORY_LIMIT } };
+  const body = { status, reason, default_index: env.DEFAULT_INDEX, indexes, failed_versions: s.failedVersions(), memory: { wasm_heap_bytes: wasm, index_bytes: indexBytes, total_bytes: wasm + indexBytes, limit_bytes: WORKER_MEMORY_LIMIT } };
   return json(body, status === 'ok' ? 200 : 503);
 });
 

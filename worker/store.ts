@@ -161,23 +161,75 @@ export class Store {
     return { version, pipeline: p, indexBytes: sizeOf(index, onEngine), supportWasmBytes, loadedAt: now, checkedAt: now };
   }
 
-  /** The pipeline of an index, reloading when its `current` pointer has moved. */
+  /**
+   * The pipeline of an index, reloading when its `current` pointer has moved. A version that
+   * fails to load (hash mismatch, parse error, missing blob, model refused) never replaces the
+   * one being served: the last good version keeps answering, the failure is reported in
+   * /v1/health, and the failed version is tried again only after a back-off (doubling from
+   * max(RELOAD_CHECK_SECONDS, 5 s) to 10 minutes), not once per request.
+   */
   async get(name: string): Promise<Loaded> {
-    let entry = this.indexes.get(name);
-    if (entry) {
-      const loaded = await entry.catch(() => null);
-      if (loaded && Date.now() - loaded.checkedAt < this.reloadCheckMs) return loaded;
-      if (loaded) {
-        loaded.checkedAt = Date.now();
-        const version = await this.currentVersion(name);
-        if (version === loaded.version) return loaded;
+    const entry = this.indexes.get(name);
+    const loaded = entry ? await entry.catch(() => null) : null;
+    if (loaded) {
+      if (Date.now() - loaded.checkedAt < this.reloadCheckMs) return loaded;
+      loaded.checkedAt = Date.now();
+      let version: string;
+      try {
+        version = await this.currentVersion(name);
+      } catch {
+        return loaded; // the pointer cannot be read now: keep serving
       }
-      this.indexes.delete(name);
+      if (version === loaded.version || this.backingOff(name, version)) return loaded;
+      const next = this.loadVersion(name, version);
+      return next.then(
+        (fresh) => (this.indexes.set(name, next), fresh),
+        () => loaded,
+      );
     }
-    entry = this.currentVersion(name).then((version) => this.load(name, version));
-    this.indexes.set(name, entry);
-    entry.catch(() => this.indexes.delete(name));
-    return entry;
+    if (entry) this.indexes.delete(name);
+    const version = await this.currentVersion(name);
+    const failed = this.failures.get(name);
+    if (failed && this.backingOff(name, version)) throw new HttpError('unavailable', failed.reason);
+    const first = this.loadVersion(name, version);
+    this.indexes.set(name, first);
+    first.catch(() => this.indexes.get(name) === first && this.indexes.delete(name));
+    return first;
+  }
+
+  private readonly failures = new Map<string, { version: string; reason: string; attempts: number; retryAt: number }>();
+  private readonly pending = new Map<string, Promise<Loaded>>();
+
+  private backingOff(name: string, version: string): boolean {
+    const failed = this.failures.get(name);
+    return !!failed && failed.version === version && Date.now() < failed.retryAt;
+  }
+
+  /** One load per index and version at a time; failures recorded for health and back-off. */
+  private loadVersion(name: string, version: string): Promise<Loaded> {
+    const key = `${name}@${version}`;
+    let pending = this.pending.get(key);
+    if (!pending) {
+      pending = this.load(name, version).then(
+        (loaded) => (this.failures.delete(name), loaded),
+        (e: unknown) => {
+          const previous = this.failures.get(name);
+          const attempts = previous?.version === version ? previous.attempts + 1 : 1;
+          const backoff = Math.min(600_000, Math.max(this.reloadCheckMs, 5_000) * 2 ** (attempts - 1));
+          this.failures.set(name, { version, reason: (e as Error).message, attempts, retryAt: Date.now() + backoff });
+          throw e;
+        },
+      );
+      this.pending.set(key, pending);
+      const done = () => void this.pending.delete(key);
+      pending.then(done, done);
+    }
+    return pending;
+  }
+
+  /** Versions that failed to load, with the reason (the last good one is still served). */
+  failedVersions(): { index: string; version: string; reason: string; attempts: number; retry_in_s: number }[] {
+    return [...this.failures].map(([index, f]) => ({ index, version: f.version, reason: f.reason, attempts: f.attempts, retry_in_s: Math.max(0, Math.round((f.retryAt - Date.now()) / 1000)) }));
   }
 
   async snapshot(): Promise<{ name: string; version: string; bytes: number; wasm_bytes: number; model: string; image_runtime: string }[]> {
