@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DATA_FILE, parseIndexManifest } from '../core/index-format.js';
 import { parseModelInfo } from '../core/model-info.js';
-import { currentKey, indexKey, modelKey } from '../core/storage-layout.js';
+import { currentKey, currentPointer, indexKey, modelKey } from '../core/storage-layout.js';
 
 export interface PublishTarget {
   put(key: string, bytes: Uint8Array, contentType: string): Promise<void>;
@@ -56,7 +56,7 @@ export async function publish(indexDir: string, modelDir: string, target: Publis
     [modelKey(modelSha, 'model.json'), modelJson, 'application/json'],
     [indexKey(name, version, DATA_FILE), data, 'application/octet-stream'],
     [indexKey(name, version, 'manifest.json'), manifestBytes, 'application/json'],
-    [currentKey(name), new TextEncoder().encode(version), 'text/plain'],
+    [currentKey(name), new TextEncoder().encode(currentPointer(version, createHash('sha256').update(manifestBytes).digest('hex'))), 'text/plain'],
   ];
   for (const [key, bytes, type] of steps) {
     log(`  put ${key} (${bytes.length} bytes)`);

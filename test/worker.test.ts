@@ -269,6 +269,25 @@ describe('Worker last-good serving', () => {
   });
 });
 
+describe('Worker: every byte of an index is hashed', () => {
+  it('a same-length edit of a published manifest (a class renamed) is refused: its sha256 is in current', { timeout: 60_000 }, async () => {
+    const worker = await startWorker();
+    try {
+      const { version } = await worker.publish(withSupport, modelDir);
+      const bucket = await worker.mf.getR2Bucket('STORE');
+      expect((await (await bucket.get('indexes/tiny/current'))!.text()).split(' ')[0]).toBe(version);
+      const manifest = readFileSync(join(withSupport, 'manifest.json'), 'utf8');
+      expect(manifest).toContain('"circle"');
+      await bucket.put(`indexes/tiny/${version}/manifest.json`, manifest.replace('"circle"', '"circlX"'));
+      const r = await post(worker, '/v1/classify', png);
+      expect(r.status).toBe(503);
+      expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/manifest.json does not match the sha256 in indexes\/tiny\/current/);
+    } finally {
+      await worker.dispose();
+    }
+  });
+});
+
 describe('Worker engine weights', () => {
   it('a tampered or truncated blob in the bucket is a 503 naming the reason, never an answer', { timeout: 120_000 }, async () => {
     const info = readModelInfo(modelDir);

@@ -5,13 +5,15 @@ import { toFloat16 } from '../core/compact.js';
 import { DATA_FILE, decodeIndex, parseIndexManifest, sha256Hex, type BlobRef, type IndexManifest, type LoadedIndex } from '../core/index-format.js';
 import { parseModelInfo, WORKER_MEMORY_LIMIT, type ModelInfo } from '../core/model-info.js';
 import { Pipeline } from '../core/pipeline.js';
-import { currentKey, indexKey, modelId, modelKey } from '../core/storage-layout.js';
+import { currentKey, indexKey, modelId, modelKey, parseCurrentPointer } from '../core/storage-layout.js';
 import { chunksOf, EngineError, EngineScoring, VitEngine, type KernelChoice } from '../engine/engine.js';
 import { engineModules } from './engine-modules.js';
 import { HttpError } from './http.js';
 import { wasmHeapBytes, workerOrt } from './ort.js';
 
 interface Loaded {
+  /** `current`'s text when this was loaded: version and manifest hash. */
+  pointer: string;
   version: string;
   pipeline: Pipeline;
   indexBytes: number;
@@ -94,7 +96,8 @@ export class Store {
     private readonly kernel: KernelChoice = 'auto',
   ) {}
 
-  private async currentVersion(name: string): Promise<string> {
+  /** The text of `current`: "<version> <manifest sha256>". */
+  private async currentPointer(name: string): Promise<string> {
     const object = await this.bucket.get(currentKey(name));
     if (!object) throw new HttpError('unavailable', `index "${name}" has not been published (no ${currentKey(name)})`);
     return (await object.text()).trim();
@@ -105,11 +108,13 @@ export class Store {
    * isolate never holds the whole data file. On the engine the support features go from R2
    * straight into the engine instance that scores them, as IEEE halves.
    */
-  private async load(name: string, version: string): Promise<Loaded> {
+  private async load(name: string, pointer: string): Promise<Loaded> {
+    const { version, manifestSha256 } = parseCurrentPointer(pointer);
     const what = `index ${name}@${version}`;
     const dataKey = indexKey(name, version, DATA_FILE);
     const [manifestBytes, dataHead] = await Promise.all([getBytes(this.bucket, indexKey(name, version, 'manifest.json'), what), this.bucket.head(dataKey)]);
     if (!dataHead) throw new HttpError('unavailable', `${what} is not in the bucket (${dataKey}); publish it with \`nameonly publish\``);
+    if (manifestSha256 !== undefined && (await sha256Hex(manifestBytes)) !== manifestSha256) throw new HttpError('unavailable', `${what}: manifest.json does not match the sha256 in ${currentKey(name)} (altered after publishing?)`);
     let manifest: IndexManifest;
     try {
       manifest = parseIndexManifest(JSON.parse(new TextDecoder().decode(manifestBytes)), dataHead.size);
@@ -158,7 +163,7 @@ export class Store {
       await p.accelerate(workerOrt(), { releaseSupportFeatures: true });
     }
     const now = Date.now();
-    return { version, pipeline: p, indexBytes: sizeOf(index, onEngine), supportWasmBytes, loadedAt: now, checkedAt: now };
+    return { pointer, version, pipeline: p, indexBytes: sizeOf(index, onEngine), supportWasmBytes, loadedAt: now, checkedAt: now };
   }
 
   /**
@@ -174,49 +179,49 @@ export class Store {
     if (loaded) {
       if (Date.now() - loaded.checkedAt < this.reloadCheckMs) return loaded;
       loaded.checkedAt = Date.now();
-      let version: string;
+      let pointer: string;
       try {
-        version = await this.currentVersion(name);
+        pointer = await this.currentPointer(name);
       } catch {
         return loaded; // the pointer cannot be read now: keep serving
       }
-      if (version === loaded.version || this.backingOff(name, version)) return loaded;
-      const next = this.loadVersion(name, version);
+      if (pointer === loaded.pointer || this.backingOff(name, pointer)) return loaded;
+      const next = this.loadVersion(name, pointer);
       return next.then(
         (fresh) => (this.indexes.set(name, next), fresh),
         () => loaded,
       );
     }
     if (entry) this.indexes.delete(name);
-    const version = await this.currentVersion(name);
+    const pointer = await this.currentPointer(name);
     const failed = this.failures.get(name);
-    if (failed && this.backingOff(name, version)) throw new HttpError('unavailable', failed.reason);
-    const first = this.loadVersion(name, version);
+    if (failed && this.backingOff(name, pointer)) throw new HttpError('unavailable', failed.reason);
+    const first = this.loadVersion(name, pointer);
     this.indexes.set(name, first);
     first.catch(() => this.indexes.get(name) === first && this.indexes.delete(name));
     return first;
   }
 
-  private readonly failures = new Map<string, { version: string; reason: string; attempts: number; retryAt: number }>();
+  private readonly failures = new Map<string, { pointer: string; reason: string; attempts: number; retryAt: number }>();
   private readonly pending = new Map<string, Promise<Loaded>>();
 
-  private backingOff(name: string, version: string): boolean {
+  private backingOff(name: string, pointer: string): boolean {
     const failed = this.failures.get(name);
-    return !!failed && failed.version === version && Date.now() < failed.retryAt;
+    return !!failed && failed.pointer === pointer && Date.now() < failed.retryAt;
   }
 
-  /** One load per index and version at a time; failures recorded for health and back-off. */
-  private loadVersion(name: string, version: string): Promise<Loaded> {
-    const key = `${name}@${version}`;
+  /** One load per index and pointer at a time; failures recorded for health and back-off. */
+  private loadVersion(name: string, pointer: string): Promise<Loaded> {
+    const key = `${name}@${pointer}`;
     let pending = this.pending.get(key);
     if (!pending) {
-      pending = this.load(name, version).then(
+      pending = this.load(name, pointer).then(
         (loaded) => (this.failures.delete(name), loaded),
         (e: unknown) => {
           const previous = this.failures.get(name);
-          const attempts = previous?.version === version ? previous.attempts + 1 : 1;
+          const attempts = previous?.pointer === pointer ? previous.attempts + 1 : 1;
           const backoff = Math.min(600_000, Math.max(this.reloadCheckMs, 5_000) * 2 ** (attempts - 1));
-          this.failures.set(name, { version, reason: (e as Error).message, attempts, retryAt: Date.now() + backoff });
+          this.failures.set(name, { pointer, reason: (e as Error).message, attempts, retryAt: Date.now() + backoff });
           throw e;
         },
       );
@@ -229,7 +234,7 @@ export class Store {
 
   /** Versions that failed to load, with the reason (the last good one is still served). */
   failedVersions(): { index: string; version: string; reason: string; attempts: number; retry_in_s: number }[] {
-    return [...this.failures].map(([index, f]) => ({ index, version: f.version, reason: f.reason, attempts: f.attempts, retry_in_s: Math.max(0, Math.round((f.retryAt - Date.now()) / 1000)) }));
+    return [...this.failures].map(([index, f]) => ({ index, version: parseCurrentPointer(f.pointer).version, reason: f.reason, attempts: f.attempts, retry_in_s: Math.max(0, Math.round((f.retryAt - Date.now()) / 1000)) }));
   }
 
   async snapshot(): Promise<{ name: string; version: string; bytes: number; wasm_bytes: number; model: string; image_runtime: string }[]> {
