@@ -1,9 +1,11 @@
 // Serialises an index: blobs into data.bin (8-byte aligned, each with its sha256),
-// then manifest.json; all in a temporary folder renamed into place at the end, so a
-// crash or a full disk never leaves a half-written index under --out.
+// then manifest.json. Each version is written to a temporary folder under
+// <out>.versions/, renamed to its version there, and <out> is a symbolic link swapped to it
+// with one rename: at no moment is <out> missing or half-written, whatever kills the run
+// (a crash, a full disk, SIGKILL); the next run clears what a dead one left behind.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { toFloat16 } from '../core/compact.js';
 import { DATA_FILE, INDEX_FORMAT, INDEX_SCHEMA_VERSION, parseIndexManifest, type BlobDtype, type BlobRef, type IndexManifest } from '../core/index-format.js';
 import type { Matrix } from '../core/linalg.js';
@@ -71,22 +73,74 @@ export function writeIndex(outDir: string, fields: ManifestFields, content: Inde
   };
   parseIndexManifest(manifest, data.length); // never write what we would refuse to read
 
-  mkdirSync(dirname(target), { recursive: true });
-  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
+  const versions = `${target}.versions`;
+  const tmp = join(versions, `tmp-${process.pid}-${Date.now()}`);
   try {
+    mkdirSync(versions, { recursive: true });
+    adoptRealFolder(target, versions);
+    const previous = linkedVersion(target);
+    for (const entry of readdirSync(versions)) if (entry.startsWith('tmp-')) rmSync(join(versions, entry), { recursive: true, force: true });
     mkdirSync(tmp);
     writeFileSync(join(tmp, DATA_FILE), data);
     writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-    if (existsSync(target)) {
-      const old = `${target}.old-${process.pid}`;
-      renameSync(target, old);
-      renameSync(tmp, target);
-      rmSync(old, { recursive: true, force: true });
-    } else renameSync(tmp, target);
+    // A rebuild within the same second of the same data has the same version: a fresh folder name.
+    let folder = manifest.version;
+    for (let n = 2; lstatExists(join(versions, folder)); n++) folder = `${manifest.version}-${n}`;
+    renameSync(tmp, join(versions, folder));
+    const link = `${target}.link-${process.pid}`;
+    rmSync(link, { force: true });
+    symlinkSync(join(basename(versions), folder), link);
+    renameSync(link, target); // atomic: readers see the old version or the new one
+    // Keep the version just replaced (a rollback is one link away); drop older ones.
+    for (const entry of readdirSync(versions)) if (entry !== folder && entry !== previous) rmSync(join(versions, entry), { recursive: true, force: true });
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     const code = (e as NodeJS.ErrnoException).code;
     throw new Error(`cannot write the index to ${target}${code === 'ENOSPC' ? ': the disk is full' : `: ${(e as Error).message}`}; nothing was changed there`);
   }
   return { manifest, dir: target, bytes: data.length };
+}
+
+function lstatExists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The version folder <out> links to now, if it is such a link. */
+function linkedVersion(target: string): string | undefined {
+  try {
+    return lstatSync(target).isSymbolicLink() ? basename(readlinkSync(target)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An index folder written by an earlier nameonly (a real folder at <out>) moves into
+ * <out>.versions/ once; any other existing <out> is the user's and is refused.
+ */
+function adoptRealFolder(target: string, versions: string): void {
+  let stat;
+  try {
+    stat = lstatSync(target);
+  } catch {
+    return;
+  }
+  if (stat.isSymbolicLink()) return;
+  let version: unknown;
+  try {
+    const manifest = JSON.parse(readFileSync(join(target, 'manifest.json'), 'utf8')) as { format?: unknown; version?: unknown };
+    if (manifest.format === INDEX_FORMAT) version = manifest.version;
+  } catch {
+    // not an index
+  }
+  if (typeof version !== 'string' || !/^[\w.-]+$/.test(version)) throw new Error(`${target} exists and is not an index nameonly wrote; refusing to replace it (name another --out)`);
+  let folder = version;
+  for (let n = 2; lstatExists(join(versions, folder)); n++) folder = `${version}-${n}`;
+  renameSync(target, join(versions, folder));
+  symlinkSync(join(basename(versions), folder), target);
 }

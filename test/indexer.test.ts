@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import Ajv2020 from 'ajv/dist/2020.js';
@@ -221,6 +221,33 @@ describe('index building refuses bad input and leaves nothing partial', () => {
     const before = readFileSync(join(o.out, 'manifest.json'), 'utf8');
     await expect(buildIndex({ ...o, generator: 'http://127.0.0.1:9/x' })).rejects.toThrow();
     expect(readFileSync(join(o.out, 'manifest.json'), 'utf8')).toBe(before);
+  });
+
+  it('--out is swapped atomically: a link to a version folder, the previous version kept, leftovers of a killed run cleared, a foreign folder refused', async () => {
+    const o = options({});
+    // An index written by an earlier nameonly (a real folder) is adopted.
+    await buildIndex(o);
+    const v1 = JSON.parse(readFileSync(join(o.out, 'manifest.json'), 'utf8')).version as string;
+    const versions = `${o.out}.versions`;
+    const legacy = readFileSync(join(versions, v1, DATA_FILE));
+    rmSync(o.out);
+    renameSync(join(versions, v1), o.out); // the old layout: a real folder at --out
+    mkdirSync(join(versions, 'tmp-99999999-1')); // what a run killed mid-write leaves
+    await new Promise((r) => setTimeout(r, 1100)); // versions are named by the second
+    await buildIndex(o);
+    expect(lstatSync(o.out).isSymbolicLink()).toBe(true);
+    const v2 = JSON.parse(readFileSync(join(o.out, 'manifest.json'), 'utf8')).version as string;
+    expect(readdirSync(versions).sort()).toEqual([v1, v2].sort());
+    expect(readFileSync(join(versions, v1, DATA_FILE))).toEqual(legacy);
+    await new Promise((r) => setTimeout(r, 1100));
+    await buildIndex(o);
+    expect(readdirSync(versions)).toHaveLength(2); // the newest and the one it replaced
+    expect(readdirSync(versions)).toContain(v2);
+    const foreign = join(tempDir('foreign-out'), 'mine');
+    mkdirSync(foreign);
+    writeFileSync(join(foreign, 'notes.txt'), 'mine');
+    await expect(buildIndex({ ...o, out: foreign })).rejects.toThrow(/exists and is not an index nameonly wrote; refusing to replace it/);
+    expect(readFileSync(join(foreign, 'notes.txt'), 'utf8')).toBe('mine');
   });
 
   it('class list: blank lines, comments, synonyms, empty and over-long names', () => {
