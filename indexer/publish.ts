@@ -3,7 +3,7 @@
 // sees a mix of two versions.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DATA_FILE, parseIndexManifest } from '../core/index-format.js';
@@ -14,12 +14,69 @@ export interface PublishTarget {
   put(key: string, bytes: Uint8Array, contentType: string): Promise<void>;
 }
 
+const TEMP_PREFIX = 'nameonly-publish-';
+const liveTempDirs = new Set<string>();
+
+/** Removes the temporary folders of publishes whose process is gone (a SIGKILL leaves them). */
+export function sweepStalePublishDirs(root = tmpdir()): string[] {
+  const removed: string[] = [];
+  for (const entry of readdirSync(root)) {
+    const pid = Number(/^nameonly-publish-(\d+)-/.exec(entry)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue; // alive, another user's
+      rmSync(join(root, entry), { recursive: true, force: true });
+      removed.push(entry);
+    }
+  }
+  return removed;
+}
+
+/**
+ * A temporary folder for one upload, named by this process's pid, removed however the
+ * process ends: normally, on an error, on SIGINT/SIGTERM/SIGHUP (then the signal goes on), or
+ * by the next publish's sweep after a SIGKILL.
+ */
+export function publishTempDir(): string {
+  installCleanup();
+  const dir = mkdtempSync(join(tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
+  liveTempDirs.add(dir);
+  return dir;
+}
+
+let cleanupInstalled = false;
+function installCleanup(): void {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  const clean = () => {
+    for (const dir of liveTempDirs) rmSync(dir, { recursive: true, force: true });
+    liveTempDirs.clear();
+  };
+  process.once('exit', clean);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = () => {
+      clean();
+      process.removeListener(signal, onSignal);
+      process.kill(process.pid, signal); // the signal goes on as if we were not here
+    };
+    process.on(signal, onSignal);
+  }
+}
+
+function removeTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  liveTempDirs.delete(dir);
+}
+
 /** `wrangler r2 object put`, remote or `--local` (wrangler dev's local R2). */
 export function wranglerTarget(bucket: string, local: boolean, persistTo?: string): PublishTarget {
   const wrangler = join(new URL('../node_modules/.bin/wrangler', import.meta.url).pathname);
+  sweepStalePublishDirs();
   return {
     async put(key, bytes, contentType) {
-      const dir = mkdtempSync(join(tmpdir(), 'nameonly-publish-'));
+      const dir = publishTempDir();
       try {
         const file = join(dir, 'object');
         writeFileSync(file, bytes);
@@ -30,7 +87,7 @@ export function wranglerTarget(bucket: string, local: boolean, persistTo?: strin
         const stderr = String((e as { stderr?: Buffer }).stderr ?? '').split('\n').filter((l) => /error/i.test(l)).slice(0, 3).join(' ');
         throw new Error(`wrangler could not upload ${key}${stderr ? `: ${stderr}` : ''}`);
       } finally {
-        rmSync(dir, { recursive: true, force: true });
+        removeTempDir(dir);
       }
     },
   };

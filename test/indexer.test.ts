@@ -328,3 +328,27 @@ describe('npm run index alias', () => {
     expect(await main(['index', '--classes', o.classes, '--model', o.model, '--out', o.out, '--device', 'tpu'], { out: quiet, err: quiet })).toBe(2);
   });
 });
+
+describe('publish temporary folders', () => {
+  it('are removed when the process is stopped by a signal, and swept after a SIGKILL', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { sweepStalePublishDirs } = await import('../indexer/publish.js');
+    const script = join(tempDir('publish-signal'), 'run.mts');
+    writeFileSync(script, `import { publishTempDir } from ${JSON.stringify(join(import.meta.dirname, '../indexer/publish.ts'))};
+const dir = publishTempDir();
+process.stdout.write(dir + '\\n');
+setTimeout(() => process.kill(process.pid, 'SIGTERM'), 50);
+setTimeout(() => {}, 10_000);`);
+    const run = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8' });
+    expect(run.signal).toBe('SIGTERM');
+    const dir = run.stdout.trim();
+    expect(dir).toMatch(/nameonly-publish-\d+-/);
+    expect(existsSync(dir)).toBe(false);
+    // A SIGKILLed publish cannot clean up: the next one sweeps folders of processes that are gone.
+    const root = tempDir('sweep');
+    mkdirSync(join(root, 'nameonly-publish-99999999-abc'));
+    mkdirSync(join(root, `nameonly-publish-${process.pid}-live`));
+    expect(sweepStalePublishDirs(root)).toEqual(['nameonly-publish-99999999-abc']);
+    expect(readdirSync(root)).toEqual([`nameonly-publish-${process.pid}-live`]);
+  });
+});
