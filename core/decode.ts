@@ -27,13 +27,25 @@ export interface DecodeLimits {
   /** Refuse images with more pixels than this (decompression bombs). */
   maxPixels: number;
   /**
-   * Refuse JPEGs whose decoding would allocate more than this (jpeg-js counts its buffers;
-   * a 12 MP photo needs ~110 MB). Default: 4 bytes per allowed pixel + 64 MB.
+   * Refuse images whose decoding would allocate more than this: JPEG as jpeg-js counts its
+   * buffers (a 12 MP photo needs ~110 MB; default 4 bytes per allowed pixel + 64 MB), PNG from
+   * its header before inflating (pngDecodeBytes; no default).
    */
   maxDecodeMB?: number;
 }
 
 export const DEFAULT_LIMITS: DecodeLimits = { maxPixels: 50_000_000 };
+
+/**
+ * What decoding a PNG allocates, from its header: the inflated scanlines (samples of
+ * `bitDepth` bits, a filter byte per row), the decoder's unfiltered copy of them, and our RGB
+ * output. A 124 KB 4000×4000 16-bit RGBA PNG inflates to 128 MB.
+ */
+export function pngDecodeBytes(width: number, height: number, bitDepth: number, colourType: number): number {
+  const channels = ({ 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as Record<number, number>)[colourType] ?? 4;
+  const raw = height * (1 + Math.ceil((width * channels * Math.max(1, bitDepth)) / 8));
+  return 2 * raw + width * height * 3;
+}
 
 function toRgb(width: number, height: number, channels: number, data: ArrayLike<number>, maxValue: number): RgbImage {
   const out = new Uint8Array(width * height * 3);
@@ -64,11 +76,16 @@ function decodeAny(bytes: Uint8Array, limits: DecodeLimits): RgbImage {
     }
     if (format === 'png') {
       // IHDR is the first chunk: width and height at bytes 16..23, checked before any inflating.
-      if (bytes.length >= 24) {
+      if (bytes.length >= 26) {
         const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        const pixels = view.getUint32(16) * view.getUint32(20);
-        if (pixels === 0) throw new ImageDecodeError(`the image has no pixels (${view.getUint32(16)}×${view.getUint32(20)})`, 'undecodable');
+        const width = view.getUint32(16), height = view.getUint32(20);
+        const pixels = width * height;
+        if (pixels === 0) throw new ImageDecodeError(`the image has no pixels (${width}×${height})`, 'undecodable');
         if (pixels > limits.maxPixels) throw new ImageDecodeError(`image has ${pixels} pixels, over the limit of ${limits.maxPixels}`, 'too_large');
+        const mb = pngDecodeBytes(width, height, bytes[24]!, bytes[25]!) / 2 ** 20;
+        if (limits.maxDecodeMB !== undefined && mb > limits.maxDecodeMB) {
+          throw new ImageDecodeError(`decoding this ${width}×${height} PNG (${bytes[24]}-bit, colour type ${bytes[25]}) would need about ${Math.ceil(mb)} MB, more than ${limits.maxDecodeMB} MB; send a smaller image (a few hundred pixels a side is all the model uses)`, 'too_large');
+        }
       }
       const img = decodePng(bytes);
       if (img.palette) {

@@ -140,6 +140,7 @@ describe('Worker errors: one JSON shape, the right status, never a 500 for bad i
     ['unsupported content type', () => post(w, '/v1/classify', 'x', 'text/plain'), 415, 'unsupported_media_type'],
     ['PNG declaring width 0', () => post(w, '/v1/classify', withDims(png, 0, 64)), 400, 'undecodable_image'],
     ['PNG declaring 0×0, segment', () => post(w, '/v1/segment', withDims(png, 0, 0)), 400, 'undecodable_image'],
+    ['16-bit RGBA PNG that would inflate past MAX_DECODE_MB', () => post(w, '/v1/classify', encodePng({ width: 4000, height: 4000, data: new Uint16Array(4000 * 4000 * 4), channels: 4, depth: 16 })), 413, 'payload_too_large'],
     ['huge-dimension PNG header', () => post(w, '/v1/classify', encodePng({ width: 5000, height: 5000, data: new Uint8Array(5000 * 5000), channels: 1, depth: 8 })), 413, 'payload_too_large'],
     ['oversized body (declared)', () => post(w, '/v1/classify', new Uint8Array(11 * 2 ** 20)), 413, 'payload_too_large'],
     ['multipart without an image field', () => { const f = multipart({ photo: { bytes: png, type: 'image/png', filename: 'a.png' } }); return post(w, '/v1/classify', f.body, f.type); }, 400, 'bad_request'],
