@@ -18,7 +18,7 @@ interface Loaded {
   pipeline: Pipeline;
   indexBytes: number;
   /** WebAssembly memory of this index's scoring instance (engine path): W, F, scratch. */
-  supportWasmBytes: number;
+  scoringWasmBytes: number;
   loadedAt: number;
   checkedAt: number;
 }
@@ -63,6 +63,13 @@ async function* hashedChunks(object: R2ObjectBody, sha256: string, what: string)
   }
   await writer.close();
   if (hex(await digest.digest) !== sha256) throw new EngineError(`${what}: sha256 mismatch (corrupt, or not the file its model.json or manifest names)`);
+}
+
+/** A float32 blob read whole and checked (indexes written before features were stored as halves). */
+async function float32Blob(object: R2ObjectBody, sha256: string, what: string): Promise<Float32Array> {
+  const bytes = new Uint8Array(await object.arrayBuffer());
+  if ((await sha256Hex(bytes)) !== sha256) throw new EngineError(`${what}: blob supportFeatures does not match its sha256`);
+  return new Float32Array(bytes.buffer);
 }
 
 const halves = (h: Uint16Array) => new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
@@ -136,7 +143,7 @@ export class Store {
       return object;
     };
     let index: LoadedIndex;
-    let supportWasmBytes = 0;
+    let scoringWasmBytes = 0;
     try {
       index = await decodeIndex(manifest, async (_, blob) => new Uint8Array(await (await range(blob)).arrayBuffer()), { supportFeatures: onEngine ? 'elsewhere' : 'float32' });
     } catch (e) {
@@ -151,19 +158,19 @@ export class Store {
       const support = index.support;
       let scoring: EngineScoring;
       try {
-        const halfBytes = !F || !support ? undefined : F.dtype === 'float16' ? hashedChunks(await range(F), F.sha256, `${what}: blob supportFeatures`) : chunksOf(halves(toFloat16(new Float32Array(await (await range(F)).arrayBuffer()))));
+        const halfBytes = !F || !support ? undefined : F.dtype === 'float16' ? hashedChunks(await range(F), F.sha256, `${what}: blob supportFeatures`) : chunksOf(halves(toFloat16(await float32Blob(await range(F), F.sha256, what))));
         scoring = await EngineScoring.create(engineModules, index.textClassifier, tower.info.grid ** 2, halfBytes && support ? { rows: support.features.rows, halfBytes } : undefined);
       } catch (e) {
         throw new HttpError('unavailable', (e as Error).message);
       }
       index.textClassifier = scoring.classifier;
-      supportWasmBytes = scoring.memoryBytes;
+      scoringWasmBytes = scoring.memoryBytes;
       p.withProducts({ calip: scoring, support: support ? scoring : undefined });
     } else {
       await p.accelerate(workerOrt(), { releaseSupportFeatures: true });
     }
     const now = Date.now();
-    return { pointer, version, pipeline: p, indexBytes: sizeOf(index, onEngine), supportWasmBytes, loadedAt: now, checkedAt: now };
+    return { pointer, version, pipeline: p, indexBytes: sizeOf(index, onEngine), scoringWasmBytes, loadedAt: now, checkedAt: now };
   }
 
   /**
@@ -242,7 +249,7 @@ export class Store {
     for (const [name, entry] of this.indexes) {
       const loaded = await entry.catch(() => null);
       const tower = loaded?.pipeline.encoder;
-      if (loaded && tower) out.push({ name, version: loaded.version, bytes: loaded.indexBytes, wasm_bytes: loaded.supportWasmBytes, model: tower.info.name, image_runtime: tower instanceof VitEngine ? `engine (${tower.kernel})` : 'onnxruntime-web' });
+      if (loaded && tower) out.push({ name, version: loaded.version, bytes: loaded.indexBytes, wasm_bytes: loaded.scoringWasmBytes, model: tower.info.name, image_runtime: tower instanceof VitEngine ? `engine (${tower.kernel})` : 'onnxruntime-web' });
     }
     return out;
   }
