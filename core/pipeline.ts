@@ -19,6 +19,12 @@ export interface LabelScore {
   logit: number;
 }
 
+/** Segmentation squeezes images more elongated than this (the whole image stays in view). */
+export const MAX_SEGMENT_ASPECT = 4;
+
+/** A request whose work would exceed its budget, found before any of it is done. */
+export class WorkBudgetError extends Error {}
+
 export class Pipeline {
   /** CALIP's products outside JavaScript (onnxruntime or the engine); JavaScript otherwise. */
   private calipProducts?: CalipProducts;
@@ -120,12 +126,18 @@ export class Pipeline {
    * Per-pixel classes (SCLIP slide inference) at the image's own size.
    * `features`: 'csa' (SCLIP) or 'vanilla' (the plain last block, for comparison).
    */
-  async segment(image: RgbImage, options: SegmentationOptions & { shortSide?: number; features?: 'csa' | 'vanilla'; queries?: Matrix; queryClass?: Int32Array } = {}): Promise<Uint16Array> {
+  async segment(image: RgbImage, options: SegmentationOptions & { shortSide?: number; maxWindows?: number; features?: 'csa' | 'vanilla'; queries?: Matrix; queryClass?: Int32Array } = {}): Promise<Uint16Array> {
     const { imageSize: S, embedDim: D, grid, preprocess: pp } = this.encoder.info;
     const shortSide = Math.max(S, options.shortSide ?? defaultShortSide(S));
-    const [w, h] = shortestSideSize(image.width, image.height, shortSide);
-    const resized = resize(image, w, h, 'bilinear');
+    // The working size: short side to `shortSide`, the long side at most MAX_SEGMENT_ASPECT times
+    // that (a 1024×1 strip would otherwise become 344,064 × 336 pixels and thousands of windows).
+    const [w0, h0] = shortestSideSize(image.width, image.height, shortSide);
+    const w = Math.min(w0, MAX_SEGMENT_ASPECT * h0), h = Math.min(h0, MAX_SEGMENT_ASPECT * w0);
     const windows = slidingWindows(w, h, S, Math.max(1, Math.floor(S / 2)));
+    if (options.maxWindows !== undefined && windows.length > options.maxWindows) {
+      throw new WorkBudgetError(`segmenting at a short side of ${shortSide} px takes ${windows.length} passes of the image encoder, over the limit of ${options.maxWindows}; ask for a smaller size (the default is ${defaultShortSide(S)})`);
+    }
+    const resized = resize(image, w, h, 'bilinear');
     const output: ImageOutput = options.features === 'vanilla' ? 'patch_embeds' : 'csa_patch_embeds';
     const queries = options.queries ?? this.index.queries;
     const acc = new SegmentationAccumulator(w, h, S, grid, queries);

@@ -98,6 +98,15 @@ describe('Worker routes', () => {
     worker.forEach((l, i) => expect(Math.abs(l.logit - local[i]!.logit)).toBeLessThan(1e-3));
   });
 
+  it('segment: an extreme aspect ratio (a 1024×1 strip) is squeezed to 4:1, answered at its own size, with bounded work', async () => {
+    const strip = encodePng({ width: 1024, height: 1, data: Uint8Array.from({ length: 1024 * 3 }, (_, i) => (i * 5) % 256), channels: 3, depth: 8 });
+    const r = await post(w, '/v1/segment?format=rle', strip);
+    expect(r.status).toBe(200);
+    const body = (await r.json()) as { width: number; height: number; rle: number[] };
+    expect([body.width, body.height]).toEqual([1024, 1]);
+    expect(body.rle.filter((_, i) => i % 2 === 1).reduce((a, b) => a + b, 0)).toBe(1024);
+  });
+
   it('segment: png (palette, input size), rle and json', async () => {
     const p = await post(w, '/v1/segment?format=png', jpg, 'image/jpeg');
     expect(p.status).toBe(200);
@@ -149,6 +158,7 @@ describe('Worker errors: one JSON shape, the right status, never a 500 for bad i
     ['unknown parameter', () => post(w, '/v1/classify?topk=3', png), 422, 'invalid_parameter'],
     ['bad method', () => post(w, '/v1/classify?method=magic', png), 422, 'invalid_parameter'],
     ['bad format', () => post(w, '/v1/segment?format=gif', png), 422, 'invalid_parameter'],
+    ['segment size over the window budget', () => post(w, '/v1/segment?size=2048', png), 422, 'invalid_parameter'],
     ['unpublished index', () => post(w, '/v1/classify?index=nope', png), 503, 'unavailable'],
     ['wrong method', () => w.fetch('/v1/classify'), 405, 'method_not_allowed'],
     ['unknown route', () => w.fetch('/v2/whatever'), 404, 'not_found'],

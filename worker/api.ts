@@ -21,7 +21,7 @@ export const CLASSIFY_PARAMS: ParamSpec[] = [
 
 export const SEGMENT_PARAMS: ParamSpec[] = [
   { name: 'format', description: 'png: palette image of class indices at the input size; rle: run-length labels; json: labels array', schema: { type: 'string', enum: ['png', 'rle', 'json'], default: 'json' } },
-  { name: 'size', description: 'short side the image is resized to before sliding windows (default 1.5 × the model input)', schema: { type: 'integer', minimum: 16, maximum: 2048 } },
+  { name: 'size', description: 'short side the image is resized to before sliding windows (default 1.5 × the model input; images more elongated than 4:1 are squeezed to it); a size needing more than SEGMENT_MAX_WINDOWS encoder passes (default 64) is a 422', schema: { type: 'integer', minimum: 16, maximum: 2048 } },
   indexParam,
 ];
 

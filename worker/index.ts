@@ -3,6 +3,7 @@ import { encode as encodePng } from 'fast-png';
 import { Router } from 'itty-router';
 import { decodeImage, ImageDecodeError } from '../core/decode.js';
 import { WORKER_MEMORY_LIMIT } from '../core/model-info.js';
+import { WorkBudgetError } from '../core/pipeline.js';
 import { ScoringError, type Method } from '../core/scoring/methods.js';
 import { CLASSES_PARAMS, CLASSIFY_PARAMS, openApi, readParams, SEGMENT_PARAMS, type ParamSpec } from './api.js';
 import { checkAuth, errorResponse, HttpError, imageFromRequest, json } from './http.js';
@@ -21,6 +22,8 @@ export interface Env {
   MAX_PIXELS?: string;
   MAX_DECODE_MB?: string;
   RELOAD_CHECK_SECONDS?: string;
+  /** Most image-encoder passes one segmentation may take (sliding windows). */
+  SEGMENT_MAX_WINDOWS?: string;
   /** The engine's int8 kernel: auto (the fastest exact one here), relaxed or simd128. */
   ENGINE_KERNEL?: string;
 }
@@ -145,7 +148,13 @@ router.post('/v1/segment', async (request: Request, env: Env) => {
   const { image, decodeMs, input } = await decoded(request, env);
   const names = pipeline.index.manifest.classes.map((c) => c.name);
   const t = Date.now();
-  const labels = await pipeline.segment(image, { shortSide: params.size as number | undefined });
+  let labels: Uint16Array;
+  try {
+    labels = await pipeline.segment(image, { shortSide: params.size as number | undefined, maxWindows: Number(env.SEGMENT_MAX_WINDOWS ?? 64) });
+  } catch (e) {
+    if (e instanceof WorkBudgetError) throw new HttpError('invalid_parameter', e.message);
+    throw e;
+  }
   const segmentMs = Date.now() - t;
   const colours = palette(names);
   const legend = names.map((label, index) => ({ index, label, color: colours[index] }));
