@@ -11,15 +11,14 @@ import { WORKER_JS_RESERVE, WORKER_MEMORY_LIMIT, type ModelInfo } from '../core/
 import { chunksOf, EngineInstance, VitEngine } from '../engine/engine.js';
 import { ENGINE_MODULE_FILES, engineModules, measureEngineMemory } from '../engine/node.js';
 import { buildEngineBlob } from '../engine/weights.js';
-import { parseConfig, type Checkpoint } from '../models/checkpoint.js';
 import { renderPrompt } from '../eval/generator-server.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { PUBLISHED_CONFIGS, publishedSpec, type PublishedModel } from '../models/published-configs.js';
-import { tinyConfig, tinyWeights, writeTinyCheckpoint } from '../models/tiny-checkpoints.js';
+import { visionCheckpoint, writeTinyCheckpoint } from '../models/tiny-checkpoints.js';
 import { tempDir } from '../test/helpers.js';
 import { startWorker, syntheticIndex, workerdRss } from '../test/worker-harness.js';
+import { quantile } from './worker.js';
 
-const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 const MiB = 2 ** 20;
 
 /** Multiply-adds of one forward pass with image_embeds and patch_embeds (what classify asks for). */
@@ -169,7 +168,7 @@ export async function benchModels(): Promise<void> {
   console.log('|---|---|---|---|---|---|---|');
   for (const model of Object.keys(PUBLISHED_CONFIGS) as PublishedModel[]) {
     const spec = publishedSpec(model, { smallText: true });
-    const ck = { config: parseConfig(tinyConfig(spec)), weights: tinyWeights(spec, (n) => !n.startsWith('text')) } as Checkpoint;
+    const ck = visionCheckpoint(spec);
     const blob = buildEngineBlob(ck);
     const { memoryBytes } = measureEngineMemory(blob);
     // The scoring instance: W (C×D f32) + F (M×D halves) + scratch; the index's JavaScript arrays: queries, labels, lse, weights.

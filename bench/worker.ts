@@ -10,7 +10,7 @@ import { TINY_VARIANTS, writeTinyCheckpoint, type TinyVariant } from '../models/
 import { tempDir } from '../test/helpers.js';
 import { startWorker, syntheticIndex } from '../test/worker-harness.js';
 
-const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+export const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 const mb = (n: number) => (n / 2 ** 20).toFixed(1);
 
 function jpeg1080p(): Uint8Array {

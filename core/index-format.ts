@@ -110,6 +110,11 @@ export function parseIndexManifest(value: unknown, dataLength: number | null = n
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return hexOf(digest);
+}
+
+/** A digest as lowercase hex. */
+export function hexOf(digest: ArrayBuffer): string {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
@@ -123,7 +128,7 @@ export interface LoadedIndex {
   support: SupportSet | null;
 }
 
-export type BlobName = keyof IndexManifest['blobs'];
+type BlobName = keyof IndexManifest['blobs'];
 
 /** An aligned copy with its own buffer (Node's Buffer.slice would share the file's). */
 function ownBuffer(bytes: Uint8Array): ArrayBuffer {
@@ -143,10 +148,10 @@ function floats(bytes: Uint8Array, blob: BlobRef): Float32Array {
  * support features are neither read nor decoded: the caller streams them to the runtime
  * that holds them (the Worker's engine) and checks their hash there.
  */
-export async function decodeIndex(manifest: IndexManifest, read: (name: BlobName, blob: BlobRef) => Promise<Uint8Array>, options: { supportFeatures?: 'float32' | 'elsewhere' } = {}): Promise<LoadedIndex> {
+export async function decodeIndex(manifest: IndexManifest, read: (blob: BlobRef) => Promise<Uint8Array>, options: { supportFeatures?: 'float32' | 'elsewhere' } = {}): Promise<LoadedIndex> {
   const get = async (name: BlobName): Promise<Uint8Array> => {
     const blob = manifest.blobs[name]!;
-    const bytes = await read(name, blob);
+    const bytes = await read(blob);
     if (bytes.length !== blob.byteLength || (await sha256Hex(bytes)) !== blob.sha256) throw new IndexFormatError(`blob ${name} does not match its sha256`);
     return bytes;
   };
@@ -172,5 +177,5 @@ export async function decodeIndex(manifest: IndexManifest, read: (name: BlobName
 export async function loadIndex(manifestValue: unknown, data: Uint8Array): Promise<LoadedIndex> {
   const manifest = parseIndexManifest(manifestValue, data.length);
   if ((await sha256Hex(data)) !== manifest.data.sha256) throw new IndexFormatError(`${DATA_FILE} does not match the manifest's sha256 (corrupt or from another version)`);
-  return decodeIndex(manifest, async (_, blob) => data.subarray(blob.byteOffset, blob.byteOffset + blob.byteLength));
+  return decodeIndex(manifest, async (blob) => data.subarray(blob.byteOffset, blob.byteOffset + blob.byteLength));
 }

@@ -50,6 +50,11 @@ const REASONS: Record<number, string> = {
   6: 'the blob changed while it was loaded, or the engine was set up twice',
 };
 
+/** Why the engine refused (engine_error's code). */
+export function engineErrorReason(code: number): string {
+  return REASONS[code] ?? `engine error ${code}`;
+}
+
 const OUTPUT_FLAGS: Record<ImageOutput, number> = { image_embeds: 1, patch_embeds: 2, csa_patch_embeds: 4 };
 
 /** An instance of one of the two modules, with its kernel. */
@@ -84,8 +89,7 @@ export class EngineInstance {
     return new Float32Array(this.exports.memory.buffer, pointer, length);
   }
   fail(what: string): never {
-    const code = this.exports.engine_error();
-    throw new EngineError(`${what}: ${REASONS[code] ?? `engine error ${code}`}`);
+    throw new EngineError(`${what}: ${engineErrorReason(this.exports.engine_error())}`);
   }
 }
 
@@ -93,6 +97,26 @@ export interface BlobSource {
   /** Declared length (R2 object size, file size). */
   bytes: number;
   chunks: AsyncIterable<Uint8Array>;
+}
+
+/**
+ * Copies a stream into memory[at + from, at + length), refusing a byte more or fewer. The
+ * memory must not grow meanwhile (its buffer would move).
+ */
+async function copyInto(memory: Uint8Array, at: number, length: number, chunks: AsyncIterable<Uint8Array>, what: string, from = 0): Promise<void> {
+  let offset = from;
+  for await (const chunk of chunks) {
+    if (offset + chunk.length > length) throw new EngineError(`${what}: longer than its declared ${length} bytes`);
+    memory.set(chunk, at + offset);
+    offset += chunk.length;
+  }
+  if (offset !== length) throw new EngineError(`${what}: truncated (${offset} of ${length} bytes)`);
+}
+
+/** The rest of a stream whose start was read already: `first`, then what the iterator still has. */
+async function* resume(first: Uint8Array | undefined, iterator: AsyncIterator<Uint8Array>): AsyncIterable<Uint8Array> {
+  if (first) yield first;
+  for (let r = await iterator.next(); !r.done; r = await iterator.next()) yield r.value;
 }
 
 export async function* chunksOf(bytes: Uint8Array, chunk = 1 << 20): AsyncIterable<Uint8Array> {
@@ -147,17 +171,8 @@ export class VitEngine implements ImageTower {
     const at = ex.engine_reserve(source.bytes);
     if (at === 0) engine.fail(what);
     // The memory has grown once, to its final size: its buffer no longer moves.
-    const memory = engine.bytes();
-    memory.set(head, at);
-    let offset = HEADER_BYTES;
-    const put = (chunk: Uint8Array) => {
-      if (offset + chunk.length > source.bytes) throw new EngineError(`${what}: longer than its declared ${source.bytes} bytes`);
-      memory.set(chunk, at + offset);
-      offset += chunk.length;
-    };
-    if (rest) put(rest);
-    for (let r = await iterator.next(); !r.done; r = await iterator.next()) put(r.value);
-    if (offset !== source.bytes) throw new EngineError(`${what}: truncated (${offset} of ${source.bytes} bytes)`);
+    engine.bytes().set(head, at);
+    await copyInto(engine.bytes(), at, source.bytes, resume(rest, iterator), what, HEADER_BYTES);
     if (ex.engine_init() !== 0) engine.fail(what);
     return new VitEngine(engine, info);
   }
@@ -219,17 +234,7 @@ export class EngineScoring implements CalipProducts, SupportProducts {
     };
     if (Object.values(at).some((p) => p === 0)) throw new EngineError(`not enough memory to score ${C} classes and ${M} support images`);
     engine.floats(at.W, C * D).set(W.data);
-    if (support) {
-      const memory = engine.bytes();
-      const total = 2 * M * D;
-      let offset = 0;
-      for await (const chunk of support.halfBytes) {
-        if (offset + chunk.length > total) throw new EngineError(`support features: more than ${M}x${D} halves`);
-        memory.set(chunk, at.F + offset);
-        offset += chunk.length;
-      }
-      if (offset !== total) throw new EngineError(`support features: ${offset} of ${total} bytes`);
-    }
+    if (support) await copyInto(engine.bytes(), at.F, 2 * M * D, support.halfBytes, `support features (${M}x${D} halves)`);
     return new EngineScoring(engine, at, { C, D, maxPatches, M });
   }
 

@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelInfo } from '../core/model-info.js';
-import { EngineError, VitEngine, type EngineModules, type KernelChoice } from './engine.js';
+import { HEADER_BYTES } from './blob-format.js';
+import { EngineError, engineErrorReason, VitEngine, type EngineModules, type KernelChoice } from './engine.js';
 
 const BUILD = new URL('./build/', import.meta.url).pathname;
 export const ENGINE_MODULE_FILES = { relaxed: 'clip-vit-relaxed.wasm', simd128: 'clip-vit-simd128.wasm' } as const;
@@ -63,8 +64,8 @@ export function measureEngineMemory(blob: Uint8Array): { stateBytes: number; mem
     const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as {
       memory: WebAssembly.Memory; engine_header(): number; engine_reserve(n: number): number; engine_error(): number; engine_state_bytes(): number;
     };
-    new Uint8Array(ex.memory.buffer).set(blob.subarray(0, 256), ex.engine_header());
-    if (ex.engine_reserve(blob.length) === 0) throw new EngineError(`the engine refuses this image tower (error ${ex.engine_error()}): unsupported configuration or too large`);
+    new Uint8Array(ex.memory.buffer).set(blob.subarray(0, HEADER_BYTES), ex.engine_header());
+    if (ex.engine_reserve(blob.length) === 0) throw new EngineError(`the engine refuses this image tower: ${engineErrorReason(ex.engine_error())}`);
     stateBytes = ex.engine_state_bytes();
     memoryBytes = Math.max(memoryBytes, ex.memory.buffer.byteLength);
   }

@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundledVocabulary } from './bundled-vocab.js';
-import { expectedShapes, parseConfig, type Activation } from './checkpoint.js';
+import { expectedShapes, parseConfig, type Activation, type Checkpoint } from './checkpoint.js';
 import { writeSafetensors, type FloatDtype, type Tensor } from './safetensors.js';
 
 export interface TinySpec {
@@ -104,6 +104,11 @@ export function tinyWeights(spec: TinySpec, include: (name: string) => boolean =
   }
   tensors.set('logit_scale', { shape: [], data: Float32Array.of(Math.log(100)) });
   return tensors;
+}
+
+/** The image tower of a spec as an in-memory checkpoint (no text weights): image-tower tests and benchmarks at real sizes. */
+export function visionCheckpoint(spec: TinySpec): Checkpoint {
+  return { config: parseConfig(tinyConfig(spec)), weights: tinyWeights(spec, (n) => !n.startsWith('text')) } as Checkpoint;
 }
 
 export function writeTinyCheckpoint(spec: TinySpec, dir: string): void {

@@ -10,28 +10,21 @@ import { chunksOf, VitEngine } from '../engine/engine.js';
 import { engineModules } from '../engine/node.js';
 import { buildEngineBlob } from '../engine/weights.js';
 import { renderPrompt } from '../eval/generator-server.js';
-import { parseConfig, type Checkpoint } from '../models/checkpoint.js';
 import { buildImageEncoder } from '../models/clip-graphs.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { readModelInfo } from '../models/load-model.js';
 import { PUBLISHED_CONFIGS, publishedSpec, type PublishedModel } from '../models/published-configs.js';
-import { tinyConfig, tinyWeights, writeTinyCheckpoint } from '../models/tiny-checkpoints.js';
-import { cosine, tempDir, testPixels } from './helpers.js';
+import { visionCheckpoint, writeTinyCheckpoint } from '../models/tiny-checkpoints.js';
+import { cosine, meanRowCosine, tempDir, testPixels } from './helpers.js';
 import { startWorker, syntheticIndex, workerdRss } from './worker-harness.js';
 
 const MiB = 2 ** 20;
-
-function meanRowCosine(a: Float32Array, b: Float32Array, rows: number, dim: number): number {
-  let s = 0;
-  for (let r = 0; r < rows; r++) s += cosine(a.subarray(r * dim, (r + 1) * dim), b.subarray(r * dim, (r + 1) * dim));
-  return s / rows;
-}
 
 describe('engine parity at the real sizes of the published configurations that fit a Worker', () => {
   for (const model of (Object.keys(PUBLISHED_CONFIGS) as PublishedModel[]).filter((m) => m !== 'openai/clip-vit-large-patch14')) {
     it(`${model}: cosine >= 0.999 (image), >= 0.995 (patches, CSA) against fp32, both kernels`, { timeout: 300_000 }, async () => {
       const spec = publishedSpec(model, { smallText: true });
-      const ck = { config: parseConfig(tinyConfig(spec)), weights: tinyWeights(spec, (n) => !n.startsWith('text')) } as Checkpoint;
+      const ck = visionCheckpoint(spec);
       const blob = buildEngineBlob(ck);
       const info = { name: model, imageSize: 224, patchSize: spec.patchSize, grid: 224 / spec.patchSize, embedDim: spec.projectionDim } as never; // what load checks
       const ort = (await import('onnxruntime-node')) as unknown as OrtModule;

@@ -11,7 +11,7 @@ import { HEADER_BYTES, readHeader, writeHeader } from '../engine/blob-format.js'
 import { engineModules, openEngine } from '../engine/node.js';
 import { openImageEncoder, readModelInfo } from '../models/load-model.js';
 import type { TinyVariant } from '../models/tiny-checkpoints.js';
-import { cosine, maxAbsDiff, randomUnitRows, tempDir, testPixels, tinyModel } from './helpers.js';
+import { cosine, maxAbsDiff, meanRowCosine, randomUnitRows, tempDir, testPixels, tinyModel } from './helpers.js';
 
 const KERNELS: EngineKernel[] = ['simd128', 'relaxed'];
 
@@ -129,12 +129,6 @@ describe('engine kernels against the simple path', () => {
     }
   });
 });
-
-function meanRowCosine(a: Float32Array, b: Float32Array, rows: number, dim: number): number {
-  let s = 0;
-  for (let r = 0; r < rows; r++) s += cosine(a.subarray(r * dim, (r + 1) * dim), b.subarray(r * dim, (r + 1) * dim));
-  return s / rows;
-}
 
 describe('engine forward pass against the fp32 ONNX graph', () => {
   for (const variant of ['tiny-p16', 'tiny-p32-f16-legacy', 'tiny-p8-bf16'] as TinyVariant[]) {

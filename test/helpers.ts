@@ -43,6 +43,13 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return dot / Math.sqrt(na * nb);
 }
 
+/** Mean cosine of corresponding rows of two [rows, dim] matrices. */
+export function meanRowCosine(a: Float32Array, b: Float32Array, rows: number, dim: number): number {
+  let s = 0;
+  for (let r = 0; r < rows; r++) s += cosine(a.subarray(r * dim, (r + 1) * dim), b.subarray(r * dim, (r + 1) * dim));
+  return s / rows;
+}
+
 /** Deterministic pseudo-random pixels in roughly the normalised range. */
 export function testPixels(count: number, seed = 1): Float32Array {
   return Float32Array.from({ length: count }, (_, i) => Math.sin(i * 0.37 + seed * 1.7) * 1.5 + Math.cos(i * 0.011 * seed) * 0.3);

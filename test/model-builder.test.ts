@@ -6,9 +6,8 @@ import { convertCheckpoint } from '../models/convert.js';
 import { openImageEncoder, openTextEncoder, openTokenizer } from '../models/load-model.js';
 import { referenceText, referenceVision } from '../models/reference.js';
 import { estimateWorkerHeap, WORKER_MEMORY_LIMIT } from '../core/model-info.js';
-import { parseConfig, type Checkpoint } from '../models/checkpoint.js';
 import { buildImageEncoder } from '../models/clip-graphs.js';
-import { TINY_VARIANTS, tinyConfig, tinyWeights } from '../models/tiny-checkpoints.js';
+import { TINY_VARIANTS, visionCheckpoint } from '../models/tiny-checkpoints.js';
 import { cosine, maxAbsDiff, tempDir, testPixels, tinyModel } from './helpers.js';
 
 const VARIANTS = ['tiny-p16', 'tiny-p32-f16-legacy', 'tiny-p8-bf16'] as const;
@@ -138,7 +137,7 @@ describe('model.json', () => {
 
   it('a ViT-B/32-shaped uint8 image tower is estimated over the Worker limit', { timeout: 120_000 }, () => {
     const spec = TINY_VARIANTS['vit-b32-shaped'];
-    const ck = { config: parseConfig(tinyConfig(spec)), weights: tinyWeights(spec, (n) => !n.startsWith('text')) } as Checkpoint;
+    const ck = visionCheckpoint(spec);
     const bytes = buildImageEncoder(ck, 'uint8').encode().length;
     expect(bytes).toBeGreaterThan(80e6); // ~88 M weights at one byte each
     expect(estimateWorkerHeap(bytes)).toBeGreaterThan(WORKER_MEMORY_LIMIT);

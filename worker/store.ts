@@ -2,7 +2,7 @@
 // Loaded once per isolate; `current` is re-read at most every RELOAD_CHECK_SECONDS.
 import { ImageEncoder, type ImageTower } from '../core/encoders.js';
 import { toFloat16 } from '../core/compact.js';
-import { DATA_FILE, decodeIndex, parseIndexManifest, sha256Hex, type BlobRef, type IndexManifest, type LoadedIndex } from '../core/index-format.js';
+import { DATA_FILE, decodeIndex, hexOf, parseIndexManifest, sha256Hex, type BlobRef, type IndexManifest, type LoadedIndex } from '../core/index-format.js';
 import { parseModelInfo, WORKER_MEMORY_LIMIT, type ModelInfo } from '../core/model-info.js';
 import { Pipeline } from '../core/pipeline.js';
 import { currentKey, indexKey, modelId, modelKey, parseCurrentPointer } from '../core/storage-layout.js';
@@ -62,7 +62,7 @@ async function* hashedChunks(object: R2ObjectBody, sha256: string, what: string)
     yield r.value;
   }
   await writer.close();
-  if (hex(await digest.digest) !== sha256) throw new EngineError(`${what}: sha256 mismatch (corrupt, or not the file its model.json or manifest names)`);
+  if (hexOf(await digest.digest) !== sha256) throw new EngineError(`${what}: sha256 mismatch (corrupt, or not the file its model.json or manifest names)`);
 }
 
 /** A float32 blob read whole and checked (indexes written before features were stored as halves). */
@@ -73,7 +73,6 @@ async function float32Blob(object: R2ObjectBody, sha256: string, what: string): 
 }
 
 const halves = (h: Uint16Array) => new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
-const hex = (digest: ArrayBuffer) => Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 
 /** Streams the blob into the engine's memory, hashing as it goes: no JavaScript copy of the whole blob. */
 async function streamEngine(bucket: R2Bucket, modelJsonSha256: string, info: ModelInfo, kernel: KernelChoice): Promise<VitEngine> {
@@ -145,7 +144,7 @@ export class Store {
     let index: LoadedIndex;
     let scoringWasmBytes = 0;
     try {
-      index = await decodeIndex(manifest, async (_, blob) => new Uint8Array(await (await range(blob)).arrayBuffer()), { supportFeatures: onEngine ? 'elsewhere' : 'float32' });
+      index = await decodeIndex(manifest, async (blob) => new Uint8Array(await (await range(blob)).arrayBuffer()), { supportFeatures: onEngine ? 'elsewhere' : 'float32' });
     } catch (e) {
       if (e instanceof HttpError) throw e;
       throw new HttpError('unavailable', `${what} cannot be loaded: ${(e as Error).message}`);
