@@ -1,7 +1,7 @@
 // Published CLIP configurations at their real sizes (random weights, generated here, never
 // committed): the engine against the fp32 ONNX graph, and the Worker's memory with a
 // 1,000-class × 16-shot index, measured in workerd.
-import { readFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ImageEncoder, type OrtModule } from '../core/encoders.js';
@@ -81,6 +81,7 @@ describe('Worker memory at real sizes, 1,000 classes × 16 support images (worke
         expect(health.memory.total_bytes).toBeLessThan(WORKER_MEMORY_LIMIT);
       } finally {
         await worker.dispose();
+        rmSync(dir, { recursive: true, force: true }); // a gigabyte or more: freed before the next model
       }
     });
   }
@@ -98,6 +99,7 @@ describe('Worker memory at real sizes, 1,000 classes × 16 support images (worke
       await expect(worker.publish(syntheticIndex(join(dir, 'model'), 10, 1), join(dir, 'model'))).rejects.toThrow(/does not fit a Worker: it needs about 3\d\d MB of 128 MB/);
     } finally {
       await worker.dispose();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,12 +1,18 @@
 // Test fixtures: tiny seeded checkpoints, converted once per test process.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { matrix, normalizeRows, type Matrix } from '../core/linalg.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { TINY_VARIANTS, writeTinyCheckpoint, type TinyVariant } from '../models/tiny-checkpoints.js';
 
+// One folder per test file, removed when the file ends (test/setup.ts): the real-size
+// checkpoints are gigabytes, and CI machines may have little disk.
 const root = mkdtempSync(join(tmpdir(), 'nameonly-test-'));
+
+export function removeTestFiles(): void {
+  rmSync(root, { recursive: true, force: true });
+}
 const made = new Map<TinyVariant, { checkpointDir: string; modelDir: string }>();
 
 export function tempDir(name: string): string {
