@@ -17,7 +17,7 @@ import { PUBLISHED_CONFIGS, publishedSpec, type PublishedModel } from '../models
 import { visionCheckpoint, writeTinyCheckpoint } from '../models/tiny-checkpoints.js';
 import { tempDir } from '../test/helpers.js';
 import { startWorker, syntheticIndex, workerdRss } from '../test/worker-harness.js';
-import { quantile } from './worker.js';
+import { quantile } from './hostile-load.js';
 
 const MiB = 2 ** 20;
 

@@ -8,9 +8,9 @@ import { renderPrompt } from '../eval/generator-server.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { TINY_VARIANTS, writeTinyCheckpoint, type TinyVariant } from '../models/tiny-checkpoints.js';
 import { tempDir } from '../test/helpers.js';
+import { hostileLoadRun, quantile } from './hostile-load.js';
 import { startWorker, syntheticIndex } from '../test/worker-harness.js';
 
-export const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 const mb = (n: number) => (n / 2 ** 20).toFixed(1);
 
 function jpeg1080p(): Uint8Array {
@@ -86,4 +86,8 @@ async function loadRun(url: string, body: Uint8Array, seconds: number, worker: {
   console.log(
     `\nload (autocannon, 16 connections, ${seconds} s, classify combined, tiny model): ${result.requests.average.toFixed(1)} requests/s, latency p50 ${result.latency.p50} ms / p97.5 ${result.latency.p97_5} ms, errors ${result.errors}, non-2xx ${result.non2xx}, memory ${mb(before)} -> ${mb(after)} MB`,
   );
+  // The same 16 clients, 4 of them sending hostile segmentations (a 1024×1 and a 65535×1 strip, size=256).
+  const clean = await hostileLoadRun(url, body, { seconds, connections: 16, hostile: 0 });
+  const mixed = await hostileLoadRun(url, body, { seconds, connections: 16, hostile: 4 });
+  console.log(`hostile load (16 clients, ${seconds} s each): classify p50/p99 clean ${clean.classify.p50.toFixed(1)}/${clean.classify.p99.toFixed(1)} ms, with 4 hostile segment clients ${mixed.classify.p50.toFixed(1)}/${mixed.classify.p99.toFixed(1)} ms (p99 ratio ${(mixed.classify.p99 / clean.classify.p99).toFixed(2)}); classify failures ${clean.classify.failed} / ${mixed.classify.failed}; segment statuses ${JSON.stringify(mixed.segment.statuses)}`);
 }

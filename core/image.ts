@@ -134,8 +134,18 @@ export function normalize(img: RgbImage, mean: readonly number[], std: readonly 
   return out;
 }
 
-/** The full CLIP preprocessing: returns pixel_values for one image, [3,S,S]. */
+/** Classification keeps at most this aspect ratio of the source (see preprocess). */
+export const MAX_CLASSIFY_ASPECT = 4;
+
+/**
+ * The full CLIP preprocessing: returns pixel_values for one image, [3,S,S]. An image more
+ * elongated than 4:1 is first cut to its central 4:1 part, which holds all the centre crop
+ * sees and the filter's margin: a 65535×1 strip would otherwise resize to 14,680,064 × 224.
+ */
 export function preprocess(img: RgbImage, spec: PreprocessSpec): Float32Array {
+  const short = Math.min(img.width, img.height), maxLong = MAX_CLASSIFY_ASPECT * short;
+  if (img.width > maxLong) img = crop(img, Math.floor((img.width - maxLong) / 2), 0, maxLong, img.height);
+  else if (img.height > maxLong) img = crop(img, 0, Math.floor((img.height - maxLong) / 2), img.width, maxLong);
   const [w, h] = shortestSideSize(img.width, img.height, spec.resizeShortest);
   return normalize(centerCrop(resize(img, w, h, spec.resample), spec.cropSize), spec.mean, spec.std);
 }

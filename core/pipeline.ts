@@ -22,8 +22,23 @@ export interface LabelScore {
 /** Segmentation squeezes images more elongated than this (the whole image stays in view). */
 export const MAX_SEGMENT_ASPECT = 4;
 
+/** How a segmentation runs: its bounds, and what happens between encoder passes. */
+export interface SegmentRun {
+  shortSide?: number;
+  /** Refuse (WorkBudgetError) a size that needs more encoder passes than this. */
+  maxWindows?: number;
+  /** Windows per encoder call (default 8). */
+  windowsPerPass?: number;
+  /** Awaited between encoder calls: the Worker yields to other requests there and checks its deadline. */
+  between?: () => Promise<void>;
+}
+
 /** A request whose work would exceed its budget, found before any of it is done. */
 export class WorkBudgetError extends Error {}
+
+export function tooManyWindows(shortSide: number, windows: number, maxWindows: number, imageSize: number): WorkBudgetError {
+  return new WorkBudgetError(`segmenting at a short side of ${shortSide} px takes ${windows} passes of the image encoder, over the limit of ${maxWindows}; ask for a smaller size (the default is ${defaultShortSide(imageSize)})`);
+}
 
 export class Pipeline {
   /** CALIP's products outside JavaScript (onnxruntime or the engine); JavaScript otherwise. */
@@ -126,7 +141,7 @@ export class Pipeline {
    * Per-pixel classes (SCLIP slide inference) at the image's own size.
    * `features`: 'csa' (SCLIP) or 'vanilla' (the plain last block, for comparison).
    */
-  async segment(image: RgbImage, options: SegmentationOptions & { shortSide?: number; maxWindows?: number; features?: 'csa' | 'vanilla'; queries?: Matrix; queryClass?: Int32Array } = {}): Promise<Uint16Array> {
+  async segment(image: RgbImage, options: SegmentationOptions & SegmentRun & { features?: 'csa' | 'vanilla'; queries?: Matrix; queryClass?: Int32Array } = {}): Promise<Uint16Array> {
     const { imageSize: S, embedDim: D, grid, preprocess: pp } = this.encoder.info;
     const shortSide = Math.max(S, options.shortSide ?? defaultShortSide(S));
     // The working size: short side to `shortSide`, the long side at most MAX_SEGMENT_ASPECT times
@@ -135,14 +150,15 @@ export class Pipeline {
     const w = Math.min(w0, MAX_SEGMENT_ASPECT * h0), h = Math.min(h0, MAX_SEGMENT_ASPECT * w0);
     const windows = slidingWindows(w, h, S, Math.max(1, Math.floor(S / 2)));
     if (options.maxWindows !== undefined && windows.length > options.maxWindows) {
-      throw new WorkBudgetError(`segmenting at a short side of ${shortSide} px takes ${windows.length} passes of the image encoder, over the limit of ${options.maxWindows}; ask for a smaller size (the default is ${defaultShortSide(S)})`);
+      throw tooManyWindows(shortSide, windows.length, options.maxWindows, S);
     }
     const resized = resize(image, w, h, 'bilinear');
     const output: ImageOutput = options.features === 'vanilla' ? 'patch_embeds' : 'csa_patch_embeds';
     const queries = options.queries ?? this.index.queries;
     const acc = new SegmentationAccumulator(w, h, S, grid, queries);
-    const batch = 8;
+    const batch = options.windowsPerPass ?? 8;
     for (let i = 0; i < windows.length; i += batch) {
+      if (i > 0) await options.between?.();
       const chunk = windows.slice(i, i + batch);
       const pixels = new Float32Array(chunk.length * 3 * S * S);
       chunk.forEach((win, k) => pixels.set(normalizePixels(crop(resized, win.left, win.top, S, S), pp.mean, pp.std), k * 3 * S * S));

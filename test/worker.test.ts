@@ -13,7 +13,9 @@ import { renderPrompt, startGeneratorServer } from '../eval/generator-server.js'
 import { buildIndex } from '../indexer/build.js';
 import { readModelInfo } from '../models/load-model.js';
 import { modelKey } from '../core/storage-layout.js';
+import { readImageHeader, segmentWork } from '../core/work-budget.js';
 import { tempDir, tinyModel } from './helpers.js';
+import { hostileLoadRun } from '../bench/hostile-load.js';
 import { startWorker, type WorkerHandle } from './worker-harness.js';
 
 const EXAMPLES = join(import.meta.dirname, '..', 'examples');
@@ -400,6 +402,91 @@ describe('Worker memory at ImageNet scale', () => {
       expect(m.total_bytes).toBeLessThan(m.limit_bytes * 0.85); // headroom for a request's decode buffers
     } finally {
       await big.dispose();
+    }
+  });
+});
+
+describe('Worker work budget per request', () => {
+  const errorOf = async (r: Response) => ((await r.json()) as { error: { code: string; message: string } }).error;
+
+  it('a request whose estimated memory is over REQUEST_MEMORY_MB is a 413 naming its parts, before any work; classify still fits', { timeout: 120_000 }, async () => {
+    const worker = await startWorker({ REQUEST_MEMORY_MB: '0.5' });
+    try {
+      await worker.publish(withSupport, modelDir);
+      const r = await post(worker, '/v1/segment?format=json', renderPrompt('a red star', 1, 256));
+      expect(r.status).toBe(413);
+      expect((await errorOf(r)).message).toMatch(/would need about \d+\.\d MB \(.*answer \d+\.\d MB.*\), over the 0\.5 MB a request may use here .* format=png/);
+      expect((await post(worker, '/v1/classify', png)).status).toBe(200);
+      const health = (await (await worker.fetch('/v1/health')).json()) as { memory: { requests_in_flight_bytes: number; total_bytes: number; wasm_heap_bytes: number; index_bytes: number } };
+      expect(health.memory.requests_in_flight_bytes).toBe(0); // every reservation released, refusals included
+      expect(health.memory.total_bytes).toBe(health.memory.wasm_heap_bytes + health.memory.index_bytes);
+    } finally {
+      await worker.dispose();
+    }
+  });
+
+  it('a request past REQUEST_DEADLINE_MS is stopped between encoder passes: 503 deadline_exceeded with Retry-After', { timeout: 120_000 }, async () => {
+    const worker = await startWorker({ REQUEST_DEADLINE_MS: '0' });
+    try {
+      await worker.publish(withSupport, modelDir);
+      const r = await post(worker, '/v1/segment', png);
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('5');
+      expect((await errorOf(r)).code).toBe('deadline_exceeded');
+    } finally {
+      await worker.dispose();
+    }
+  });
+
+  it('requests that fit alone but not together: the later ones are 503 busy with Retry-After, never over the budget', { timeout: 120_000 }, async () => {
+    // A budget of 1.5 of these segmentations: one fits, two at once do not.
+    const image = renderPrompt('a red star', 1, 192);
+    const queries = JSON.parse(readFileSync(join(withSupport, 'manifest.json'), 'utf8')).counts.queries as number;
+    const one = segmentWork(readImageHeader(image)!, readModelInfo(modelDir), { queries, shortSide: 224, format: 'png' });
+    const worker = await startWorker({ REQUEST_MEMORY_MB: String((1.5 * one.bytes) / 2 ** 20) });
+    try {
+      await worker.publish(withSupport, modelDir);
+      const answers = await Promise.all(Array.from({ length: 6 }, () => post(worker, '/v1/segment?format=png&size=224', image)));
+      const statuses = answers.map((r) => r.status);
+      expect(statuses).toContain(200);
+      expect(statuses).toContain(503);
+      for (const r of answers.filter((a) => a.status === 503)) {
+        expect(r.headers.get('retry-after')).toBe('1');
+        expect((await errorOf(r)).code).toBe('busy');
+      }
+    } finally {
+      await worker.dispose();
+    }
+  });
+
+  it('a 65535×1 PNG (512 bytes) is classified and segmented without the Images binding, with bounded work', async () => {
+    const strip = encodePng({ width: 65535, height: 1, data: new Uint8Array(65535 * 3).fill(200), channels: 3, depth: 8 });
+    expect(strip.length).toBeLessThan(1024);
+    const c = await post(w, '/v1/classify', strip);
+    expect(c.status).toBe(200);
+    const s = await post(w, '/v1/segment?format=rle', strip);
+    expect(s.status).toBe(200);
+    expect(((await s.json()) as { width: number }).width).toBe(65535);
+  });
+});
+
+describe('Worker under load with hostile segmentations', () => {
+  it('c=16: valid classify requests all succeed, and their p99 stays within 2× the clean run’s', { timeout: 120_000 }, async () => {
+    const worker = await startWorker({}, true);
+    try {
+      await worker.publish(withSupport, modelDir);
+      const valid = renderPrompt('a red star', 1, 64);
+      const seconds = 8; // npm run bench -- worker runs it for BENCH_LOAD_SECONDS (30)
+      await hostileLoadRun(worker.url, valid, { seconds: 1, connections: 16, hostile: 0 }); // warm
+      const clean = await hostileLoadRun(worker.url, valid, { seconds, connections: 16, hostile: 0 });
+      const mixed = await hostileLoadRun(worker.url, valid, { seconds, connections: 16, hostile: 4 });
+      console.log(`classify p50/p99: clean ${clean.classify.p50.toFixed(1)}/${clean.classify.p99.toFixed(1)} ms (${clean.classify.requests} requests), with hostile segmentations ${mixed.classify.p50.toFixed(1)}/${mixed.classify.p99.toFixed(1)} ms (${mixed.classify.requests}); segment statuses ${JSON.stringify(mixed.segment.statuses)}`);
+      expect(clean.classify.failed).toBe(0);
+      expect(mixed.classify.failed).toBe(0);
+      expect(mixed.segment.requests).toBeGreaterThan(0);
+      expect(mixed.classify.p99).toBeLessThanOrEqual(2 * clean.classify.p99);
+    } finally {
+      await worker.dispose();
     }
   });
 });

@@ -83,10 +83,10 @@ const errors = Object.fromEntries(
     ['400', 'undecodable image or malformed request'],
     ['401', 'missing API key'],
     ['403', 'invalid API key'],
-    ['413', 'body over the size limit or image over the pixel limit'],
+    ['413', 'body over MAX_BODY_BYTES, image over MAX_PIXELS or MAX_DECODE_MB, or the request’s estimated memory over REQUEST_MEMORY_MB (the message names its parts)'],
     ['415', 'unsupported content type or image format'],
     ['422', 'invalid parameter'],
-    ['503', 'model or index not available (with the reason)'],
+    ['503', 'model or index not available (with the reason); busy (the requests in flight leave too little memory) or deadline_exceeded (REQUEST_DEADLINE_MS), both with Retry-After'],
   ].map(([code, description]) => [code, { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]),
 );
 

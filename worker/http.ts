@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'unsupported_media_type'
   | 'invalid_parameter'
   | 'unavailable'
+  | 'busy'
+  | 'deadline_exceeded'
   | 'internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -24,6 +26,8 @@ const STATUS: Record<ErrorCode, number> = {
   unsupported_media_type: 415,
   invalid_parameter: 422,
   unavailable: 503,
+  busy: 503,
+  deadline_exceeded: 503,
   internal: 500,
 };
 

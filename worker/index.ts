@@ -3,8 +3,10 @@ import { encode as encodePng } from 'fast-png';
 import { Router } from 'itty-router';
 import { decodeImage, ImageDecodeError } from '../core/decode.js';
 import { WORKER_MEMORY_LIMIT } from '../core/model-info.js';
-import { WorkBudgetError } from '../core/pipeline.js';
+import { tooManyWindows, WorkBudgetError } from '../core/pipeline.js';
 import { ScoringError, type Method } from '../core/scoring/methods.js';
+import { defaultShortSide } from '../core/scoring/segment.js';
+import { classifyWork, describeWork, MemoryAccount, readImageHeader, segmentWork, type ImageHeader, type SegmentFormat, type WorkEstimate } from '../core/work-budget.js';
 import { CLASSES_PARAMS, CLASSIFY_PARAMS, openApi, readParams, SEGMENT_PARAMS, type ParamSpec } from './api.js';
 import { checkAuth, errorResponse, HttpError, imageFromRequest, json } from './http.js';
 import { PAGE_HTML } from './page.js';
@@ -24,6 +26,10 @@ export interface Env {
   RELOAD_CHECK_SECONDS?: string;
   /** Most image-encoder passes one segmentation may take (sliding windows). */
   SEGMENT_MAX_WINDOWS?: string;
+  /** Most memory one request may allocate (MB); less when the model and indexes leave less of 128 MB. */
+  REQUEST_MEMORY_MB?: string;
+  /** A request still working after this many milliseconds is stopped: 503 with Retry-After. */
+  REQUEST_DEADLINE_MS?: string;
   /** The engine's int8 kernel: auto (the fastest exact one here), relaxed or simd128. */
   ENGINE_KERNEL?: string;
 }
@@ -35,7 +41,52 @@ function storeFor(env: Env): Store {
   return store;
 }
 
-const limits = (env: Env) => ({ body: Number(env.MAX_BODY_BYTES ?? 10 * 2 ** 20), pixels: Number(env.MAX_PIXELS ?? 16_000_000), decodeMB: Number(env.MAX_DECODE_MB ?? 48), maxSide: Number(env.RESIZE_MAX_SIDE ?? 1024) });
+const MB = 2 ** 20;
+const limits = (env: Env) => ({
+  body: Number(env.MAX_BODY_BYTES ?? 10 * MB),
+  pixels: Number(env.MAX_PIXELS ?? 16_000_000),
+  decodeMB: Number(env.MAX_DECODE_MB ?? 48),
+  maxSide: Number(env.RESIZE_MAX_SIDE ?? 1024),
+  requestBytes: Number(env.REQUEST_MEMORY_MB ?? 64) * MB,
+  deadlineMs: Number(env.REQUEST_DEADLINE_MS ?? 15_000),
+});
+
+/** Memory the requests in flight in this isolate have reserved (work-budget.ts). */
+const requestMemory = new MemoryAccount();
+
+/** What the isolate holds outside requests: image towers, index scoring instances (WASM), index arrays (JS). */
+async function residentMemory(s: Store): Promise<{ wasm: number; index: number; indexes: Awaited<ReturnType<Store['snapshot']>> }> {
+  const indexes = await s.snapshot();
+  return { indexes, index: indexes.reduce((a, i) => a + i.bytes, 0), wasm: (await towerWasmBytes()) + indexes.reduce((a, i) => a + i.wasm_bytes, 0) };
+}
+
+/**
+ * Admits a request whose estimated work fits: alone over what a request may use is a 413
+ * (it never could run here); over what the requests in flight leave is a 503 to retry.
+ * Returns the release of its reservation.
+ */
+async function admit(env: Env, estimate: WorkEstimate, advice: string): Promise<() => void> {
+  const { wasm, index } = await residentMemory(storeFor(env));
+  const perRequest = Math.min(limits(env).requestBytes, WORKER_MEMORY_LIMIT - wasm - index);
+  const need = `this request would need about ${(estimate.bytes / MB).toFixed(1)} MB (${describeWork(estimate)})`;
+  if (estimate.bytes > perRequest) {
+    throw new HttpError('payload_too_large', `${need}, over the ${(perRequest / MB).toFixed(1)} MB a request may use here (REQUEST_MEMORY_MB, within what the model and indexes leave of 128 MB); ${advice}`);
+  }
+  const release = requestMemory.tryReserve(estimate.bytes, perRequest);
+  if (!release) throw new HttpError('busy', `${need} and the requests in flight leave less; retry shortly`, { 'retry-after': '1' });
+  return release;
+}
+
+/** Between units of work: let other requests in this isolate run, then check the deadline. */
+function deadlineFor(env: Env, started: number): () => Promise<void> {
+  const { deadlineMs } = limits(env);
+  return async () => {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    if (Date.now() - started > deadlineMs) {
+      throw new HttpError('deadline_exceeded', `the request ran past its ${deadlineMs} ms deadline (REQUEST_DEADLINE_MS) and was stopped; retry later or ask for less work`, { 'retry-after': '5' });
+    }
+  };
+}
 
 /**
  * With an Images binding, a phone photo (or a WebP) is scaled down at the edge to at most
@@ -59,16 +110,27 @@ async function shrink(images: ImagesBinding, bytes: Uint8Array, maxPixels: numbe
   return { bytes: new Uint8Array(await out.response().arrayBuffer()), input };
 }
 
-async function decoded(request: Request, env: Env) {
+/**
+ * The request's image, decoded once its work (`estimate`, from the image's header) is admitted;
+ * `release` ends its memory reservation and must be called when the request ends.
+ */
+async function decoded(request: Request, env: Env, estimate: (header: ImageHeader) => WorkEstimate, advice: string) {
   const { body, pixels, decodeMB, maxSide } = limits(env);
   let bytes = await imageFromRequest(request, body);
   const t = Date.now();
   let input: { width: number; height: number } | undefined;
   if (env.IMAGES) ({ bytes, input } = await shrink(env.IMAGES, bytes, pixels, maxSide));
+  // From the header, before decoding; where only the decoder could read the image (a damaged
+  // JPEG it resynchronised), from the decoded size, before any further work.
+  const header = readImageHeader(bytes);
+  const admitted = header && header.width * header.height > 0 && header.width * header.height <= pixels;
+  let release = admitted ? await admit(env, estimate(header), advice) : () => {};
   try {
     const image = decodeImage(bytes, { maxPixels: pixels, maxDecodeMB: decodeMB });
-    return { image, decodeMs: Date.now() - t, input: input ?? { width: image.width, height: image.height } };
+    if (!admitted) release = await admit(env, estimate({ format: 'unknown', width: image.width, height: image.height, decodeBytes: 3 * image.width * image.height }), advice);
+    return { image, decodeMs: Date.now() - t, input: input ?? { width: image.width, height: image.height }, release };
   } catch (e) {
+    release();
     if (!(e instanceof ImageDecodeError)) throw e;
     throw new HttpError(e.code === 'unsupported_media_type' ? 'unsupported_media_type' : e.code === 'too_large' ? 'payload_too_large' : 'undecodable_image', e.message);
   }
@@ -109,11 +171,11 @@ router.get('/v1/health', async (_request: Request, env: Env) => {
     status = 'unavailable';
     reason = (e as Error).message;
   }
-  const indexes = await s.snapshot();
-  const indexBytes = indexes.reduce((a, i) => a + i.bytes, 0);
-  // WebAssembly: image towers (engine or onnxruntime-web) and the indexes' support instances.
-  const wasm = (await towerWasmBytes()) + indexes.reduce((a, i) => a + i.wasm_bytes, 0);
-  const body = { status, reason, default_index: env.DEFAULT_INDEX, indexes, failed_versions: s.failedVersions(), memory: { wasm_heap_bytes: wasm, index_bytes: indexBytes, total_bytes: wasm + indexBytes, limit_bytes: WORKER_MEMORY_LIMIT } };
+  const { indexes, wasm, index } = await residentMemory(s);
+  // JavaScript: the indexes' arrays and what the requests in flight reserved (decoded images, maps, answers).
+  const inFlight = requestMemory.inFlightBytes;
+  const memory = { wasm_heap_bytes: wasm, index_bytes: index, requests_in_flight_bytes: inFlight, total_bytes: wasm + index + inFlight, limit_bytes: WORKER_MEMORY_LIMIT };
+  const body = { status, reason, default_index: env.DEFAULT_INDEX, indexes, failed_versions: s.failedVersions(), memory };
   return json(body, status === 'ok' ? 200 : 503);
 });
 
@@ -126,56 +188,72 @@ router.get('/v1/classes', async (request: Request, env: Env) => {
 router.post('/v1/classify', async (request: Request, env: Env) => {
   const started = Date.now();
   const { params, name, pipeline, version } = await begin(request, env, CLASSIFY_PARAMS);
-  const { image, decodeMs } = await decoded(request, env);
+  const { image, decodeMs, release } = await decoded(request, env, (header) => classifyWork(header, pipeline.encoder.info), 'send a smaller image');
   const timings: { preprocess?: number; encode?: number } = {};
-  const [features] = await pipeline.features([image], timings);
-  const t = Date.now();
-  const method: Method = pipeline.resolveMethod(params.method as Method | 'auto');
-  let labels;
+  let labels, method: Method, score: number;
   try {
+    await deadlineFor(env, started)();
+    const [features] = await pipeline.features([image], timings);
+    const t = Date.now();
+    method = pipeline.resolveMethod(params.method as Method | 'auto');
     labels = pipeline.topK(await pipeline.score(features!, method), params.top_k as number);
+    score = Date.now() - t;
   } catch (e) {
     if (e instanceof ScoringError) throw new HttpError('invalid_parameter', `${e.message}: index ${name} has no support set`);
     throw e;
+  } finally {
+    release();
   }
-  const score = Date.now() - t;
   return json({ labels, method, index: { name, version }, model: pipeline.encoder.info.name, timings_ms: { decode: decodeMs, preprocess: timings.preprocess, encode: timings.encode, score, total: Date.now() - started } });
 });
 
 router.post('/v1/segment', async (request: Request, env: Env) => {
   const started = Date.now();
   const { params, name, pipeline, version } = await begin(request, env, SEGMENT_PARAMS);
-  const { image, decodeMs, input } = await decoded(request, env);
+  const shortSide = params.size as number | undefined, format = params.format as SegmentFormat;
+  const maxWindows = Number(env.SEGMENT_MAX_WINDOWS ?? 64), S = pipeline.encoder.info.imageSize;
+  const work = (header: ImageHeader) => {
+    const estimate = segmentWork(header, pipeline.encoder.info, { queries: pipeline.index.queries.rows, shortSide, format });
+    if (estimate.passes > maxWindows) throw new HttpError('invalid_parameter', tooManyWindows(Math.max(S, shortSide ?? defaultShortSide(S)), estimate.passes, maxWindows, S).message);
+    return estimate;
+  };
+  const { image, decodeMs, input, release } = await decoded(request, env, work, 'send a smaller image, or ask for a smaller size, format=png, or an index with fewer classes');
   const names = pipeline.index.manifest.classes.map((c) => c.name);
   const t = Date.now();
   let labels: Uint16Array;
   try {
-    labels = await pipeline.segment(image, { shortSide: params.size as number | undefined, maxWindows: Number(env.SEGMENT_MAX_WINDOWS ?? 64) });
+    // One window per encoder call, yielding between them: classify requests in this isolate are never starved.
+    labels = await pipeline.segment(image, { shortSide, maxWindows, windowsPerPass: 1, between: deadlineFor(env, started) });
   } catch (e) {
+    release();
     if (e instanceof WorkBudgetError) throw new HttpError('invalid_parameter', e.message);
     throw e;
   }
   const segmentMs = Date.now() - t;
-  const colours = palette(names);
-  const legend = names.map((label, index) => ({ index, label, color: colours[index] }));
-  // width/height: the label map; input: the uploaded image (larger when the Images binding shrank it).
-  const meta = { width: image.width, height: image.height, input, legend, index: { name, version }, model: pipeline.encoder.info.name, timings_ms: { decode: decodeMs, segment: segmentMs, total: Date.now() - started } };
-  if (params.format === 'png') {
-    if (names.length > 256) throw new HttpError('invalid_parameter', 'format=png holds at most 256 classes; use rle or json');
-    const png = encodePng({ width: image.width, height: image.height, data: Uint8Array.from(labels), channels: 1, depth: 8, palette: colours });
-    return new Response(png, { headers: { 'content-type': 'image/png', 'x-nameonly-legend': JSON.stringify(legend.map((l) => ({ label: l.label, color: l.color }))) } });
-  }
-  if (params.format === 'rle') {
-    const runs: number[] = [];
-    for (let i = 0; i < labels.length; ) {
-      let j = i;
-      while (j < labels.length && labels[j] === labels[i]) j++;
-      runs.push(labels[i]!, j - i);
-      i = j;
+  try {
+    const colours = palette(names);
+    const legend = names.map((label, index) => ({ index, label, color: colours[index] }));
+    // width/height: the label map; input: the uploaded image (larger when the Images binding shrank it).
+    const meta = { width: image.width, height: image.height, input, legend, index: { name, version }, model: pipeline.encoder.info.name, timings_ms: { decode: decodeMs, segment: segmentMs, total: Date.now() - started } };
+    if (params.format === 'png') {
+      if (names.length > 256) throw new HttpError('invalid_parameter', 'format=png holds at most 256 classes; use rle or json');
+      const png = encodePng({ width: image.width, height: image.height, data: Uint8Array.from(labels), channels: 1, depth: 8, palette: colours });
+      return new Response(png, { headers: { 'content-type': 'image/png', 'x-nameonly-legend': JSON.stringify(legend.map((l) => ({ label: l.label, color: l.color }))) } });
     }
-    return json({ ...meta, rle: runs });
+    if (params.format === 'rle') {
+      const runs: number[] = [];
+      for (let i = 0; i < labels.length; ) {
+        let j = i;
+        while (j < labels.length && labels[j] === labels[i]) j++;
+        runs.push(labels[i]!, j - i);
+        i = j;
+      }
+      return json({ ...meta, rle: runs });
+    }
+    return json({ ...meta, labels: Array.from(labels) });
+  } finally {
+    release(); // the answer is built: its memory is counted until here
   }
-  return json({ ...meta, labels: Array.from(labels) });
 });
 
 const KNOWN = { '/': 'GET', '/openapi.json': 'GET', '/v1/health': 'GET', '/v1/classes': 'GET', '/v1/classify': 'POST', '/v1/segment': 'POST' } as Record<string, string>;
