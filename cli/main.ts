@@ -1,5 +1,6 @@
 // `nameonly <command>`: one entry for every tool of the product.
 import { UsageError, type Command, type Io } from './args.js';
+import { classify } from './commands/classify.js';
 import { convert } from './commands/convert.js';
 import { embed } from './commands/embed.js';
 import { evaluate } from './commands/eval.js';
@@ -9,11 +10,12 @@ import { shapesGenerator } from './commands/shapes-generator.js';
 import { start } from './commands/start.js';
 import { verify } from './commands/verify.js';
 import { score } from './commands/score.js';
+import { segment } from './commands/segment.js';
 import { tinyCheckpoint } from './commands/tiny-checkpoint.js';
 import { tokenize } from './commands/tokenize.js';
 import { tune } from './commands/tune.js';
 
-export const COMMANDS: Command[] = [start, convert, indexBuild, verify, publishCommand, tokenize, embed, score, tune, evaluate, shapesGenerator, tinyCheckpoint];
+export const COMMANDS: Command[] = [start, convert, indexBuild, classify, segment, verify, publishCommand, tokenize, embed, score, tune, evaluate, shapesGenerator, tinyCheckpoint];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

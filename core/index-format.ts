@@ -37,7 +37,8 @@ export interface IndexManifest {
   name: string;
   version: string;
   createdAt: string;
-  model: { name: string; modelJsonSha256: string; embedDim: number };
+  /** path: where the model folder was when the index was built (offline commands look there). */
+  model: { name: string; modelJsonSha256: string; embedDim: number; path?: string };
   classes: IndexClass[];
   prompts: { templates: string[]; descriptions: number };
   counts: { classes: number; queries: number; support: number };

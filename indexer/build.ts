@@ -238,7 +238,7 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
         o.out,
         {
           name: o.name,
-          model: { name: embedder.info.name, modelJsonSha256: embedder.modelJsonSha256, embedDim: D },
+          model: { name: embedder.info.name, modelJsonSha256: embedder.modelJsonSha256, embedDim: D, path: resolve(o.model) },
           classes: classes as IndexClass[],
           prompts: { templates, descriptions: [...descriptions.values()].reduce((a, d) => a + d.length, 0) },
           counts: { classes: C, queries: queries.rows, support: support?.labels.length ?? 0 },

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { DATA_FILE, parseIndexManifest } from '../core/index-format.js';
 import { parseModelInfo } from '../core/model-info.js';
 import { currentKey, currentPointer, indexKey, modelKey } from '../core/storage-layout.js';
@@ -71,8 +71,10 @@ function removeTempDir(dir: string): void {
 }
 
 /** `wrangler r2 object put`, remote or `--local` (wrangler dev's local R2). */
+const PROJECT_ROOT = new URL('../', import.meta.url).pathname;
+
 export function wranglerTarget(bucket: string, local: boolean, persistTo?: string): PublishTarget {
-  const wrangler = join(new URL('../node_modules/.bin/wrangler', import.meta.url).pathname);
+  const wrangler = join(PROJECT_ROOT, 'node_modules/.bin/wrangler');
   sweepStalePublishDirs();
   return {
     async put(key, bytes, contentType) {
@@ -81,10 +83,13 @@ export function wranglerTarget(bucket: string, local: boolean, persistTo?: strin
         const file = join(dir, 'object');
         writeFileSync(file, bytes);
         const args = ['r2', 'object', 'put', `${bucket}/${key}`, '--file', file, '--content-type', contentType, local ? '--local' : '--remote'];
-        if (persistTo) args.push('--persist-to', persistTo);
-        execFileSync(wrangler, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+        if (persistTo) args.push('--persist-to', resolve(persistTo));
+        // From the project's folder, whatever the caller's: --local then writes the store that
+        // the project's `wrangler dev` reads (.wrangler/state), not one beside the caller.
+        execFileSync(wrangler, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
       } catch (e) {
-        const stderr = String((e as { stderr?: Buffer }).stderr ?? '').split('\n').filter((l) => /error/i.test(l)).slice(0, 3).join(' ');
+        const plain = String((e as { stderr?: Buffer }).stderr ?? '').replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+        const stderr = plain.split('\n').filter((l) => /error/i.test(l)).slice(0, 3).join(' ');
         throw new Error(`wrangler could not upload ${key}${stderr ? `: ${stderr}` : ''}`);
       } finally {
         removeTempDir(dir);

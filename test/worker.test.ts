@@ -1,6 +1,6 @@
 // The Worker in the real Workers runtime (workerd via Miniflare), on the tiny model.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decode as decodePng, encode as encodePng } from 'fast-png';
 import jpeg from 'jpeg-js';
@@ -16,6 +16,7 @@ import { modelKey } from '../core/storage-layout.js';
 import { readImageHeader, segmentWork } from '../core/work-budget.js';
 import { tempDir, tinyModel } from './helpers.js';
 import { hostileLoadRun } from '../bench/hostile-load.js';
+import { main } from '../cli/main.js';
 import { startWorker, type WorkerHandle } from './worker-harness.js';
 
 const EXAMPLES = join(import.meta.dirname, '..', 'examples');
@@ -488,5 +489,51 @@ describe('Worker under load with hostile segmentations', () => {
     } finally {
       await worker.dispose();
     }
+  });
+});
+
+describe('offline commands answer as the Worker does', () => {
+  const runCli = async (args: string[]) => {
+    const out: string[] = [], err: string[] = [];
+    const code = await main(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
+    return { code, out, err };
+  };
+
+  it('classify: the same labels and logits (within 1e-3) for each method; an unreadable file is reported on its line, exit 1', async () => {
+    const dir = tempDir('classify');
+    writeFileSync(join(dir, 'star.png'), png);
+    writeFileSync(join(dir, 'ring.jpg'), jpg);
+    writeFileSync(join(dir, 'broken.png'), png.subarray(0, 60));
+    for (const method of ['clip', 'calip', 'tipx', 'combined'] as const) {
+      const { code, out } = await runCli(['classify', '--index', withSupport, '--method', method, '--top-k', '8', dir]);
+      expect(code).toBe(1);
+      const lines = out.map((l) => JSON.parse(l) as { file: string; error?: string; method: string; labels: { label: string; logit: number }[] });
+      expect(lines.map((l) => l.file.split('/').pop())).toEqual(['broken.png', 'ring.jpg', 'star.png']);
+      expect(lines[0]!.error).toMatch(/cannot decode png/);
+      for (const [line, body, type] of [[lines[1]!, jpg, 'image/jpeg'], [lines[2]!, png, 'image/png']] as const) {
+        const worker = ((await (await post(w, `/v1/classify?top_k=8&method=${method}`, body, type)).json()) as { labels: { label: string; logit: number }[] }).labels;
+        expect(line.method).toBe(method);
+        expect(line.labels.map((l) => l.label)).toEqual(worker.map((l) => l.label));
+        line.labels.forEach((l, i) => expect(Math.abs(l.logit - worker[i]!.logit)).toBeLessThan(1e-3));
+      }
+    }
+  });
+
+  it('segment: the same label map as the Worker (rle), a palette PNG mask and an overlay', async () => {
+    const dir = tempDir('segment');
+    const image = renderPrompt('a red star', 3, 96);
+    writeFileSync(join(dir, 'star.png'), image);
+    const { code, out } = await runCli(['segment', '--index', withSupport, join(dir, 'star.png'), '--format', 'rle']);
+    expect(code).toBe(0);
+    const offline = JSON.parse(out[0]!) as { rle: number[]; width: number };
+    const worker = (await (await post(w, '/v1/segment?format=rle', image)).json()) as { rle: number[] };
+    expect(offline.rle).toEqual(worker.rle);
+    const png = await runCli(['segment', '--index', withSupport, join(dir, 'star.png'), '--out', join(dir, 'mask.png'), '--overlay', join(dir, 'overlay.png')]);
+    expect(png.code).toBe(0);
+    expect(png.out.join('\n')).toMatch(/#[0-9a-f]{6}\s+\d+\.\d%\s+\w+/);
+    const mask = decodePng(readFileSync(join(dir, 'mask.png')));
+    const fromRle = offline.rle.flatMap((v, i) => (i % 2 === 0 ? new Array<number>(offline.rle[i + 1]!).fill(v) : []));
+    expect(Array.from(mask.data)).toEqual(fromRle);
+    expect(decodePng(readFileSync(join(dir, 'overlay.png'))).width).toBe(96);
   });
 });

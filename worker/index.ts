@@ -1,7 +1,7 @@
 // The edge API: classify (CLIP, CALIP, TIP-X, combined) and segment (CSA) over HTTP.
-import { encode as encodePng } from 'fast-png';
 import { Router } from 'itty-router';
 import { decodeImage, ImageDecodeError } from '../core/decode.js';
+import { labelPng, palette, runLengths } from '../core/label-map.js';
 import { WORKER_MEMORY_LIMIT } from '../core/model-info.js';
 import { tooManyWindows, WorkBudgetError } from '../core/pipeline.js';
 import { ScoringError, type Method } from '../core/scoring/methods.js';
@@ -136,19 +136,6 @@ async function decoded(request: Request, env: Env, estimate: (header: ImageHeade
   }
 }
 
-/** Distinct colours for up to a few hundred classes (golden-angle hues); background grey. */
-function palette(names: string[]): [number, number, number][] {
-  return names.map((name, i) => {
-    if (name === 'background') return [96, 96, 96];
-    const h = (i * 137.508) % 360, s = 0.65, l = 0.55;
-    const f = (n: number) => {
-      const k = (n + h / 30) % 12;
-      return Math.round(255 * (l - s * Math.min(l, 1 - l) * Math.max(-1, Math.min(k - 3, 9 - k, 1))));
-    };
-    return [f(0), f(8), f(4)];
-  });
-}
-
 /** The common start of the authenticated routes: auth, parameters, the index's pipeline. */
 async function begin(request: Request, env: Env, specs: ParamSpec[]) {
   await checkAuth(request, env.API_KEYS, env.PUBLIC === 'true');
@@ -237,19 +224,10 @@ router.post('/v1/segment', async (request: Request, env: Env) => {
     const meta = { width: image.width, height: image.height, input, legend, index: { name, version }, model: pipeline.encoder.info.name, timings_ms: { decode: decodeMs, segment: segmentMs, total: Date.now() - started } };
     if (params.format === 'png') {
       if (names.length > 256) throw new HttpError('invalid_parameter', 'format=png holds at most 256 classes; use rle or json');
-      const png = encodePng({ width: image.width, height: image.height, data: Uint8Array.from(labels), channels: 1, depth: 8, palette: colours });
+      const png = labelPng(labels, image.width, image.height, colours);
       return new Response(png, { headers: { 'content-type': 'image/png', 'x-nameonly-legend': JSON.stringify(legend.map((l) => ({ label: l.label, color: l.color }))) } });
     }
-    if (params.format === 'rle') {
-      const runs: number[] = [];
-      for (let i = 0; i < labels.length; ) {
-        let j = i;
-        while (j < labels.length && labels[j] === labels[i]) j++;
-        runs.push(labels[i]!, j - i);
-        i = j;
-      }
-      return json({ ...meta, rle: runs });
-    }
+    if (params.format === 'rle') return json({ ...meta, rle: runLengths(labels) });
     return json({ ...meta, labels: Array.from(labels) });
   } finally {
     release(); // the answer is built: its memory is counted until here

@@ -1,12 +1,17 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { buildIndex } from '../../indexer/build.js';
 import { parse, positiveInt, required, UsageError, type Command } from '../args.js';
+import { DEFAULT_MODEL_DIR, defaultModel, SHAPES_TEMPLATES } from '../default-model.js';
 
 export const indexBuild: Command = {
   name: 'index',
   summary: 'build an index from class names: text classifier, SuS support set, TIP-X caches',
-  usage: `nameonly index --classes names.txt --model <model-dir> --out <index-dir> [options]
+  usage: `nameonly index --classes names.txt [--model <model-dir>] [--out <index-dir>] [options]
    (also: npm run index -- --classes names.txt ...)
+
+Defaults: --model the embedded shapes-clip (converted once into ${DEFAULT_MODEL_DIR}), --out
+indexes/<name of the class file>, --name that name. An existing --out is replaced atomically
+(the previous version is kept beside it); a folder it did not write is refused.
 
 Class list: one class per line, "name | synonym | synonym"; blank lines and # comments ignored.
 Prompts:
@@ -22,7 +27,7 @@ Support set (any mix; none = zero-shot only):
   --shots K                images per class from pool / generator (default 16)
   --dedup 0.95             cosine at which retrieved images count as duplicates
 Runtime:
-  --name <name>            index name (default: the --out folder name)
+  --name <name>            index name (default: the class file's name)
   --image-runtime engine|onnxruntime
                            image tower: the int8 engine the Worker runs (default), or the fp32
                            graph on onnxruntime-node (the default with --device cuda)
@@ -61,12 +66,18 @@ Runtime:
     if (susPrompts !== 'photo' && susPrompts !== 'descriptions') throw new UsageError('--sus-prompts must be photo or descriptions');
     const dedup = values.dedup === undefined ? 0.95 : Number(values.dedup);
     if (!(dedup > 0 && dedup <= 1)) throw new UsageError('--dedup must be in (0, 1]');
+    const classes = required(values.classes, '--classes');
+    const stem = basename(classes).replace(/\.[^.]*$/, '');
+    const model = values.model ?? defaultModel(io.err);
+    const out = values.out ?? join('indexes', stem);
+    const name = values.name ?? (values.out ? undefined : stem);
     await buildIndex({
-      classes: required(values.classes, '--classes'),
-      model: required(values.model, '--model'),
-      out: required(values.out, '--out'),
-      name: values.name,
-      templates: values.templates,
+      classes,
+      model,
+      out,
+      name,
+      // shapes-clip was trained on captions of its world, not on photos: its own templates.
+      templates: values.templates ?? (values.model ? undefined : SHAPES_TEMPLATES),
       descriptions: values.descriptions,
       pool: values.pool,
       generator: values.generator,
@@ -82,6 +93,12 @@ Runtime:
       maxTuneQueries: positiveInt(values['max-tune-queries'], '--max-tune-queries', 1024),
       log: io.err,
     });
+    io.err(`
+index written to ${out}. Next:
+  nameonly classify --index ${out} <image|folder>...     classify offline
+  nameonly segment --index ${out} <image> --out mask.png segment offline
+  nameonly eval --index ${out} --images <labelled folder>  measure it on your own labelled images
+  nameonly publish ${out} --local                     then "npx wrangler dev" serves it (without --local: your R2)`);
     return 0;
   },
 };

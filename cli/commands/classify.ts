@@ -1,0 +1,59 @@
+import { Progress } from '../../indexer/progress.js';
+import type { Method } from '../../core/scoring/methods.js';
+import { parse, positiveInt, UsageError, type Command } from '../args.js';
+import { imageFiles, openIndex, readImage } from '../offline.js';
+
+export const METHODS = ['auto', 'clip', 'calip', 'tipx', 'combined'] as const;
+
+export function methodOption(value: string | undefined): Method | 'auto' {
+  const method = value ?? 'auto';
+  if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}`);
+  return method as Method | 'auto';
+}
+
+export const classify: Command = {
+  name: 'classify',
+  summary: 'classify images offline with an index (the Worker’s pipeline, no server)',
+  usage: `nameonly classify --index <index-dir> [--model <model-dir>] [--method auto|clip|calip|tipx|combined]
+                  [--top-k 5] [--format json|table] <image|folder>...
+
+Every image (folders recursively; JPEG and PNG) gets one line: JSON
+{"file","labels":[{"label","score","logit"}],"method","timings_ms"} or, with --format table, a
+line for people. The model is the one the index was built with (its folder is recorded in the
+index); --model only when it has moved. An image that cannot be decoded is reported on its line
+({"file","error"}) and the run goes on; the exit code is then 1.`,
+  async run(argv, io) {
+    const { values, positionals } = parse(argv, { index: { type: 'string' }, model: { type: 'string' }, method: { type: 'string' }, 'top-k': { type: 'string' }, format: { type: 'string' } }, true);
+    if (!values.index) throw new UsageError('--index is required');
+    if (positionals.length === 0) throw new UsageError('give at least one image or folder');
+    const format = values.format ?? 'json';
+    if (format !== 'json' && format !== 'table') throw new UsageError('--format must be json or table');
+    const method = methodOption(values.method);
+    const topK = positiveInt(values['top-k'], '--top-k', 5);
+    const files = imageFiles(positionals);
+    if (files.length === 0) throw new UsageError(`no JPEG or PNG images in ${positionals.join(', ')}`);
+    const { pipeline } = await openIndex(values.index, values.model);
+    const resolved = pipeline.resolveMethod(method);
+    const progress = files.length > 1 ? new Progress('classifying', files.length, 'images') : undefined;
+    let failed = 0;
+    for (const file of files) {
+      const read = readImage(file);
+      if ('error' in read) {
+        failed++;
+        io.out(format === 'json' ? JSON.stringify({ file, error: read.error }) : `${file}\tERROR ${read.error}`);
+      } else {
+        const started = Date.now();
+        const timings: { preprocess?: number; encode?: number } = {};
+        const [features] = await pipeline.features([read.image], timings);
+        const t = Date.now();
+        const labels = pipeline.topK(await pipeline.score(features!, resolved), topK);
+        const timingsMs = { ...timings, score: Date.now() - t, total: Date.now() - started };
+        io.out(format === 'json' ? JSON.stringify({ file, labels, method: resolved, timings_ms: timingsMs }) : `${file}\t${labels.map((l) => `${l.label} ${(100 * l.score).toFixed(1)}%`).join('  ')}`);
+      }
+      progress?.tick();
+    }
+    progress?.finish();
+    if (failed) io.err(`${failed} of ${files.length} images could not be read`);
+    return failed ? 1 : 0;
+  },
+};

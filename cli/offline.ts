@@ -1,0 +1,69 @@
+// The offline half: an index folder and its model opened into the same Pipeline the Worker
+// serves (the model's own image runtime: the int8 engine or onnxruntime's uint8 graph), and the
+// images a command was given, found and decoded.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { decodeImage, ImageDecodeError } from '../core/decode.js';
+import type { RgbImage } from '../core/image.js';
+import { DATA_FILE, loadIndex } from '../core/index-format.js';
+import { Pipeline } from '../core/pipeline.js';
+import { openImageEncoder, readModelInfo } from '../models/load-model.js';
+import { UsageError } from './args.js';
+
+export interface OpenedIndex {
+  pipeline: Pipeline;
+  modelDir: string;
+}
+
+/**
+ * The index at `indexDir` with its model: `modelDir` when given, else where the index was built
+ * from (the manifest records it). A model other than the one the index was built for is refused.
+ */
+export async function openIndex(indexDir: string, modelDir?: string): Promise<OpenedIndex> {
+  const manifestFile = join(indexDir, 'manifest.json');
+  if (!existsSync(manifestFile)) throw new UsageError(`${indexDir} is not an index folder (no manifest.json); build one with nameonly index`);
+  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));
+  const model = modelDir ?? manifest.model?.path;
+  if (!model) throw new UsageError(`index ${indexDir} does not record where its model is: pass --model <model-dir>`);
+  if (!existsSync(join(model, 'model.json'))) {
+    throw new UsageError(modelDir ? `${model} is not a converted model folder (no model.json)` : `the index's model is no longer at ${model}: pass --model <model-dir>`);
+  }
+  const sha = createHash('sha256').update(readFileSync(join(model, 'model.json'))).digest('hex');
+  if (sha !== manifest.model.modelJsonSha256) throw new Error(`index ${manifest.name} was built for model ${manifest.model.name} (model.json sha256 ${manifest.model.modelJsonSha256.slice(0, 12)}…), not for the model at ${model} (${sha.slice(0, 12)}…)`);
+  const index = await loadIndex(manifest, readFileSync(join(indexDir, DATA_FILE)));
+  const info = readModelInfo(model);
+  // What the Worker runs for this model: the same numbers offline and at the edge.
+  const encoder = await openImageEncoder(model, info.imageRuntime === 'engine' ? { runtime: 'engine' } : { runtime: 'wasm', quantized: true });
+  return { pipeline: new Pipeline(encoder, index), modelDir: resolve(model) };
+}
+
+const IMAGE_FILE = /\.(jpe?g|png|webp)$/i;
+
+/** Files given, and image files in the folders given (recursively, sorted). */
+export function imageFiles(paths: string[]): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (IMAGE_FILE.test(entry.name)) out.push(path);
+    }
+  };
+  for (const path of paths) {
+    if (!existsSync(path)) throw new UsageError(`${path} does not exist`);
+    if (statSync(path).isDirectory()) walk(path);
+    else out.push(path);
+  }
+  return out;
+}
+
+/** A file's image, or why it cannot be read (the command reports it and goes on). */
+export function readImage(file: string): { image: RgbImage } | { error: string } {
+  try {
+    return { image: decodeImage(readFileSync(file)) };
+  } catch (e) {
+    if (e instanceof ImageDecodeError) return { error: e.message };
+    return { error: `cannot read ${file}: ${(e as Error).message}` };
+  }
+}
