@@ -5,13 +5,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-common';
 import { decodeImage } from '../core/decode.js';
-import { ImageEncoder, TextEncoder, type ImageTower, type OrtModule } from '../core/encoders.js';
+import { ImageEncoder, TextEncoder, type ImageTower } from '../core/encoders.js';
 import { openEngine } from '../engine/node.js';
 import { preprocess } from '../core/image.js';
 import { matrix, normalizeRows, type Matrix } from '../core/linalg.js';
 import type { ModelInfo } from '../core/model-info.js';
 import type { ClipTokenizer } from '../core/tokenizer.js';
-import { openTokenizer, readModelInfo } from '../models/load-model.js';
+import { onnxruntimeNode, openTokenizer, readModelInfo } from '../models/load-model.js';
 
 export type Device = 'cpu' | 'cuda';
 export type ImageRuntimeChoice = 'engine' | 'onnxruntime';
@@ -35,7 +35,7 @@ export class Embedder {
     const info = readModelInfo(modelDir);
     const { createHash } = await import('node:crypto');
     const modelJsonSha256 = createHash('sha256').update(readFileSync(join(modelDir, 'model.json'))).digest('hex');
-    const ort = (await import('onnxruntime-node')) as unknown as OrtModule;
+    const ort = await onnxruntimeNode();
     const textBytes = readFileSync(join(modelDir, info.files.textEncoder));
     let used: Device = 'cpu';
     let options: InferenceSession.SessionOptions = {};

@@ -1,14 +1,14 @@
 // A Bᵀ through onnxruntime-node (MLAS, all cores) for the tuner's large products; the
 // scoring core's JavaScript kernel stays the reference (tested equal within 1e-4).
 import type { InferenceSession } from 'onnxruntime-common';
-import type { OrtModule } from '../core/encoders.js';
+import { onnxruntimeNode } from '../models/load-model.js';
 import type { Matrix } from '../core/linalg.js';
 import type { Gemm } from '../core/scoring/tune.js';
 import { GraphBuilder } from '../core/onnx/graph-builder.js';
 import { DataType } from '../core/onnx/proto.js';
 
 export async function nativeGemm(): Promise<Gemm> {
-  const ort = (await import('onnxruntime-node')) as unknown as OrtModule;
+  const ort = await onnxruntimeNode();
   const g = new GraphBuilder('gemm_abt');
   const a = g.input('a', DataType.FLOAT, ['n', 'k']);
   const b = g.input('b', DataType.FLOAT, ['m', 'k']);

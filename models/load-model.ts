@@ -20,8 +20,17 @@ export function readModelInfo(modelDir: string): ModelInfo {
   return parseModelInfo(JSON.parse(raw));
 }
 
+/**
+ * onnxruntime-node, with its telemetry off: since 1.30 its Linux build starts Microsoft's 1DS
+ * telemetry with each session, which leaves an empty /tmp/mat-debug-<pid>.log behind.
+ */
+export async function onnxruntimeNode(): Promise<OrtModule> {
+  process.env.ORT_DISABLE_TELEMETRY ??= '1';
+  return (await import('onnxruntime-node')) as unknown as OrtModule;
+}
+
 export async function ortFor(runtime: Exclude<Runtime, 'engine'>): Promise<OrtModule> {
-  if (runtime === 'node') return (await import('onnxruntime-node')) as unknown as OrtModule;
+  if (runtime === 'node') return onnxruntimeNode();
   const ort = await import('onnxruntime-web/wasm');
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.proxy = false;

@@ -4,7 +4,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ImageEncoder, type OrtModule } from '../core/encoders.js';
+import { ImageEncoder } from '../core/encoders.js';
 import { WORKER_MEMORY_LIMIT } from '../core/model-info.js';
 import { chunksOf, VitEngine } from '../engine/engine.js';
 import { engineModules } from '../engine/node.js';
@@ -12,7 +12,7 @@ import { buildEngineBlob } from '../engine/weights.js';
 import { renderPrompt } from '../eval/generator-server.js';
 import { buildImageEncoder } from '../models/clip-graphs.js';
 import { convertCheckpoint } from '../models/convert.js';
-import { readModelInfo } from '../models/load-model.js';
+import { onnxruntimeNode, readModelInfo } from '../models/load-model.js';
 import { PUBLISHED_CONFIGS, publishedSpec, type PublishedModel } from '../models/published-configs.js';
 import { visionCheckpoint, writeTinyCheckpoint } from '../models/tiny-checkpoints.js';
 import { cosine, meanRowCosine, tempDir, testPixels } from './helpers.js';
@@ -27,7 +27,7 @@ describe('engine parity at the real sizes of the published configurations that f
       const ck = visionCheckpoint(spec);
       const blob = buildEngineBlob(ck);
       const info = { name: model, imageSize: 224, patchSize: spec.patchSize, grid: 224 / spec.patchSize, embedDim: spec.projectionDim } as never; // what load checks
-      const ort = (await import('onnxruntime-node')) as unknown as OrtModule;
+      const ort = await onnxruntimeNode();
       const fp32 = await ImageEncoder.create(ort, buildImageEncoder(ck, 'fp32').encode(), info);
       const pixels = testPixels(3 * 224 * 224, 5);
       const reference = await fp32.encode(pixels);

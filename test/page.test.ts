@@ -12,6 +12,7 @@ import { startWorker, type WorkerHandle } from './worker-harness.js';
 const CHROMIUM = '/usr/bin/chromium';
 // CI installs chromium (.ci/run); a developer machine without it skips this file, CI never does.
 const available = existsSync(CHROMIUM) || process.env.CI === 'true';
+if (!available) console.warn(`web page test SKIPPED: no ${CHROMIUM} (apt-get install chromium; in CI it is installed and this test never skips)`);
 
 describe.skipIf(!available)('web page in Chromium', () => {
   let worker: WorkerHandle;
@@ -38,7 +39,9 @@ describe.skipIf(!available)('web page in Chromium', () => {
   it('uploads an image and shows the top-k with bars, timings and a segmentation overlay', { timeout: 120_000 }, async () => {
     const page = await browser.newPage();
     await page.goto(`${worker.url}/`);
-    await expect.poll(() => page.textContent('#about')).toMatch(/8 classes: circle, square/);
+    // The page fills this in once /v1/classes answers, which waits for the isolate to load the
+    // model and index: seconds on a busy machine, so no 1-second default poll.
+    await expect.poll(() => page.textContent('#about'), { timeout: 60_000 }).toMatch(/8 classes: circle, square/);
     const file = join(tempDir('upload'), 'star.png');
     writeFileSync(file, renderPrompt('a large red star', 3, 64));
     await page.setInputFiles('#file', file);

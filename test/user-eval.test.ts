@@ -77,7 +77,7 @@ describe('nameonly eval --index on a labelled folder', () => {
   it('folder names are matched case-insensitively and to synonyms; an unknown folder is a usage error naming it', async () => {
     const { mkdirSync, copyFileSync, readdirSync } = await import('node:fs');
     const images = tempDir('named');
-    for (const [from, to] of [['circle', 'CIRCLE'], ['square', 'square']]) {
+    for (const [from, to] of [['circle', 'CIRCLE'], ['square', 'square']] as const) {
       mkdirSync(join(images, to));
       for (const f of readdirSync(join(world, 'images', from)).slice(0, 2)) copyFileSync(join(world, 'images', from, f), join(images, to, f));
     }

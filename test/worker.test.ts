@@ -138,6 +138,13 @@ describe('Worker routes', () => {
     const o = (await (await w.fetch('/openapi.json')).json()) as { openapi: string; paths: Record<string, unknown> };
     expect(o.openapi).toBe('3.1.0');
     expect(Object.keys(o.paths)).toEqual(expect.arrayContaining(['/v1/classify', '/v1/segment', '/v1/classes', '/v1/health']));
+    // The segment answer is documented as it is given: every required field, the legend header.
+    const segment = (o.paths['/v1/segment'] as { post: { responses: { '200': { headers: Record<string, unknown>; content: Record<string, unknown> } } } }).post.responses['200'];
+    expect(Object.keys(segment.content)).toEqual(['application/json', 'image/png']);
+    expect(segment.headers['x-nameonly-legend']).toBeDefined();
+    const schema = (o as unknown as { components: { schemas: { Segmentation: { required: string[] } } } }).components.schemas.Segmentation;
+    const answer = (await (await post(w, '/v1/segment?format=json', png)).json()) as Record<string, unknown>;
+    for (const key of schema.required) expect(answer).toHaveProperty(key);
     const page = await w.fetch('/');
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(await page.text()).toContain('/v1/classify');
@@ -212,6 +219,13 @@ describe('Worker with the Images binding (local, through Miniflare)', () => {
       const r = await post(withImages, '/v1/classify', webp, 'image/webp');
       expect(r.status).toBe(200);
       expect(((await r.json()) as { labels: unknown[] }).labels).toHaveLength(5);
+      // One answer for one cause, with or without the binding: a broken PNG 400, text 415.
+      for (const worker of [withImages, w]) {
+        const broken = await post(worker, '/v1/classify', png.subarray(0, 60));
+        expect([broken.status, ((await broken.json()) as { error: { code: string } }).error.code]).toEqual([400, 'undecodable_image']);
+        const text = await post(worker, '/v1/classify', new TextEncoder().encode('hello, I am text'), 'application/octet-stream');
+        expect([text.status, ((await text.json()) as { error: { code: string } }).error.code]).toEqual([415, 'unsupported_media_type']);
+      }
     } finally {
       await withImages.dispose();
     }

@@ -69,6 +69,24 @@ const labelsSchema = {
   },
 };
 
+const legendSchema = { type: 'array', items: { type: 'object', required: ['index', 'label', 'color'], properties: { index: { type: 'integer' }, label: { type: 'string' }, color: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 255 }, minItems: 3, maxItems: 3 } } } };
+
+const segmentationSchema = {
+  type: 'object',
+  required: ['width', 'height', 'input', 'legend', 'index', 'model', 'timings_ms'],
+  properties: {
+    width: { type: 'integer', description: 'width of the label map (the decoded image; smaller than the upload when the Images binding shrank it)' },
+    height: { type: 'integer' },
+    input: { type: 'object', description: 'the uploaded image', properties: { width: { type: 'integer' }, height: { type: 'integer' } } },
+    legend: legendSchema,
+    index: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' } } },
+    model: { type: 'string' },
+    timings_ms: { type: 'object', properties: Object.fromEntries(['decode', 'segment', 'total'].map((k) => [k, { type: 'number' }])) },
+    labels: { type: 'array', items: { type: 'integer' }, description: 'format=json: the class index of every pixel, row by row' },
+    rle: { type: 'array', items: { type: 'integer' }, description: 'format=rle: [class, run length, class, run length, …], row by row' },
+  },
+};
+
 const imageBody = {
   required: true,
   content: {
@@ -97,10 +115,22 @@ export function openApi(): unknown {
   return {
     openapi: '3.1.0',
     info: { title: 'nameonly', version: '1', description: 'Zero-shot image classification and segmentation from class names only (CLIP, CALIP, TIP-X, SCLIP CSA).' },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas: { Error: errorSchema, Classification: labelsSchema } },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas: { Error: errorSchema, Classification: labelsSchema, Segmentation: segmentationSchema } },
     paths: {
       '/v1/classify': { post: { summary: 'classify an image', security, parameters: parameters(CLASSIFY_PARAMS), requestBody: imageBody, responses: { '200': { description: 'top-k labels', content: { 'application/json': { schema: { $ref: '#/components/schemas/Classification' } } } }, ...errors } } },
-      '/v1/segment': { post: { summary: 'per-pixel classes from CSA features', security, parameters: parameters(SEGMENT_PARAMS), requestBody: imageBody, responses: { '200': { description: 'label map (PNG palette image, RLE or JSON) with its legend' }, ...errors } } },
+      '/v1/segment': { post: { summary: 'per-pixel classes from CSA features', security, parameters: parameters(SEGMENT_PARAMS), requestBody: imageBody, responses: {
+            '200': {
+              description: 'the label map with its legend',
+              headers: { 'x-nameonly-legend': { description: 'format=png: the legend, JSON [{label, color}] in class-index order', schema: { type: 'string' } } },
+              content: {
+                'application/json': { schema: { $ref: '#/components/schemas/Segmentation' } },
+                'image/png': { schema: { type: 'string', format: 'binary', description: '8-bit palette PNG: pixel value = class index, palette = legend colours' } },
+              },
+            },
+            ...errors,
+          },
+        },
+      },
       '/v1/classes': { get: { summary: 'the classes of an index', security, parameters: parameters(CLASSES_PARAMS), responses: { '200': { description: 'class names and synonyms' }, ...errors } } },
       '/v1/health': { get: { summary: 'model and index state, memory', responses: { '200': { description: 'ok' }, '503': errors['503'] } } },
       '/openapi.json': { get: { summary: 'this document', responses: { '200': { description: 'OpenAPI 3.1' } } } },

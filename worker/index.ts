@@ -1,6 +1,6 @@
 // The edge API: classify (CLIP, CALIP, TIP-X, combined) and segment (CSA) over HTTP.
 import { Router } from 'itty-router';
-import { decodeImage, ImageDecodeError } from '../core/decode.js';
+import { decodeImage, ImageDecodeError, sniffFormat } from '../core/decode.js';
 import { labelPng, palette, runLengths } from '../core/label-map.js';
 import { WORKER_MEMORY_LIMIT } from '../core/model-info.js';
 import { tooManyWindows, WorkBudgetError } from '../core/pipeline.js';
@@ -98,7 +98,11 @@ async function shrink(images: ImagesBinding, bytes: Uint8Array, maxPixels: numbe
   try {
     info = (await images.info(stream())) as typeof info;
   } catch {
-    throw new HttpError('unsupported_media_type', 'not an image the Images binding can read');
+    // The same answer as without the binding: bytes of a known image format that cannot be
+    // read are a 400, bytes of no image format a 415.
+    const format = sniffFormat(bytes);
+    if (format === 'unknown') throw new HttpError('unsupported_media_type', 'not a JPEG, PNG or WebP image');
+    throw new HttpError('undecodable_image', `cannot decode ${format} image`);
   }
   const width = info.width ?? 0, height = info.height ?? 0;
   if (width * height > maxPixels) throw new HttpError('payload_too_large', `image has ${width * height} pixels, over the limit of ${maxPixels}`);
