@@ -91,6 +91,27 @@ describe('nameonly CLI', () => {
     expect(r.err).toMatch(/not a JPEG or PNG/);
   });
 
+  it('publish without credentials fails with wrangler’s reason, its colour codes stripped; the model is found from the index', { timeout: 120_000 }, async () => {
+    const { modelDir } = tinyModel('tiny-p16');
+    const classes = join(tempDir('pub'), 'names.txt');
+    writeFileSync(classes, 'cat\ndog\n');
+    const out = join(tempDir('pubindex'), 'names');
+    expect((await run('index', '--classes', classes, '--model', modelDir, '--out', out)).code).toBe(0);
+    const saved = { token: process.env.CLOUDFLARE_API_TOKEN, colour: process.env.FORCE_COLOR };
+    delete process.env.CLOUDFLARE_API_TOKEN;
+    process.env.FORCE_COLOR = '1'; // wrangler colours its errors
+    try {
+      const r = await run('publish', out); // no --model, no --bucket: from the index and wrangler.toml
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/wrangler could not upload models\/\w+\/.*CLOUDFLARE_API_TOKEN/);
+      expect(r.err).not.toMatch(/\x1b/);
+    } finally {
+      if (saved.token !== undefined) process.env.CLOUDFLARE_API_TOKEN = saved.token;
+      if (saved.colour === undefined) delete process.env.FORCE_COLOR;
+      else process.env.FORCE_COLOR = saved.colour;
+    }
+  });
+
   it('the package bin runs through node', () => {
     const bin = join(import.meta.dirname, '..', 'bin', 'nameonly.mjs');
     expect(execFileSync(process.execPath, [bin, 'tokenize', 'cat'], { encoding: 'utf8' })).toMatch(/^\[\[49406,2368,49407,0/);
