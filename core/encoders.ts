@@ -12,7 +12,7 @@ export interface OrtModule {
   };
 }
 
-export type ImageOutput = 'image_embeds' | 'patch_embeds' | 'csa_patch_embeds';
+export type ImageOutput = 'image_embeds' | 'patch_embeds' | 'csa_patch_embeds' | 'naclip_patch_embeds' | 'clearclip_patch_embeds';
 
 export interface ImageEmbeddings {
   batch: number;
@@ -22,7 +22,28 @@ export interface ImageEmbeddings {
   patchEmbeds?: Float32Array;
   /** [B,G*G,D] with SCLIP's CSA in the last block. */
   csaPatchEmbeds?: Float32Array;
+  /** [B,G*G,D] with NACLIP's last block (key-key attention + Gaussian neighbourhood; no residual, no MLP). */
+  naclipPatchEmbeds?: Float32Array;
+  /** [B,G*G,D] with ClearCLIP's last block (query-query attention; no residual, no MLP). */
+  clearclipPatchEmbeds?: Float32Array;
 }
+
+/**
+ * The last block's attention for patch features (segmentation): SCLIP's CSA, NACLIP's, ClearCLIP's,
+ * or the plain block. Each is one output of the image tower, sharing every block before the last.
+ */
+export const ATTENTIONS = ['csa', 'naclip', 'clearclip', 'vanilla'] as const;
+export type Attention = (typeof ATTENTIONS)[number];
+
+export const ATTENTION_OUTPUT: Record<Attention, { output: ImageOutput; field: keyof Omit<ImageEmbeddings, 'batch'> }> = {
+  csa: { output: 'csa_patch_embeds', field: 'csaPatchEmbeds' },
+  naclip: { output: 'naclip_patch_embeds', field: 'naclipPatchEmbeds' },
+  clearclip: { output: 'clearclip_patch_embeds', field: 'clearclipPatchEmbeds' },
+  vanilla: { output: 'patch_embeds', field: 'patchEmbeds' },
+};
+
+/** NACLIP's Gaussian neighbourhood width, in patches (the official default, gaussian_std = 5). */
+export const NACLIP_SIGMA = 5;
 
 /** An image tower: the ONNX graph on onnxruntime, or the int8 engine (engine/engine.ts). */
 export interface ImageTower {
@@ -55,12 +76,10 @@ export class ImageEncoder implements ImageTower {
     if (!Number.isInteger(batch) || batch < 1) throw new Error(`pixel buffer of ${pixels.length} floats is not a whole number of ${S}x${S} RGB images`);
     const feeds = { pixel_values: new this.ort.Tensor('float32', pixels, [batch, 3, S, S]) };
     const result = await this.session.run(feeds, outputs);
-    return {
-      batch,
-      imageEmbeds: outputs.includes('image_embeds') ? floats(result.image_embeds, 'image_embeds') : undefined,
-      patchEmbeds: outputs.includes('patch_embeds') ? floats(result.patch_embeds, 'patch_embeds') : undefined,
-      csaPatchEmbeds: outputs.includes('csa_patch_embeds') ? floats(result.csa_patch_embeds, 'csa_patch_embeds') : undefined,
-    };
+    const out: ImageEmbeddings = { batch };
+    if (outputs.includes('image_embeds')) out.imageEmbeds = floats(result.image_embeds, 'image_embeds');
+    for (const { output, field } of Object.values(ATTENTION_OUTPUT)) if (outputs.includes(output)) out[field] = floats(result[output], output);
+    return out;
   }
 
   async release(): Promise<void> {

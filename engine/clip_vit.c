@@ -3,10 +3,15 @@
 // and a forward pass readable top to bottom. Kernels are in kernels.c.
 //
 // Outputs, as image_encoder.onnx: image_embeds (HF get_image_features), patch_embeds
-// (every final patch token through post-LN and the projection) and csa_patch_embeds
-// (SCLIP's Correlative Self-Attention, Wang et al. ECCV 2024 Eq. 5, in place of the last
-// block's attention: softmax(s QQ^T) + softmax(s KK^T) with the pretrained projections,
-// residual and MLP kept), sharing everything before the last block.
+// (every final patch token through post-LN and the projection), and the patch tokens of
+// three training-free last blocks, sharing everything before the last block:
+//  - csa_patch_embeds: SCLIP (Wang et al. ECCV 2024, Eq. 5), softmax(s QQ^T) + softmax(s KK^T)
+//    with the pretrained projections, residual and MLP kept;
+//  - naclip_patch_embeds: NACLIP (Hajimiri et al. WACV 2025, Eq. 5-7), softmax(s KK^T + Omega),
+//    Omega a Gaussian (sigma 5 patches) of the distance between patches, and the block reduced
+//    to its attention: no residual, no MLP;
+//  - clearclip_patch_embeds: ClearCLIP (Lan et al. ECCV 2024), softmax(s QQ^T), the block
+//    reduced the same way.
 //
 // Numerics: weights int8 per output channel, activations 7-bit per row with a zero point,
 // int32 accumulation; LayerNorm, softmax, GELU and attention in f32.
@@ -18,7 +23,9 @@
 #define MAX_LAYERS 64
 
 enum { ACT_QUICK_GELU = 0, ACT_GELU = 1, ACT_GELU_TANH = 2 };
-enum { OUT_IMAGE = 1, OUT_PATCHES = 2, OUT_CSA = 4 };
+enum { OUT_IMAGE = 1, OUT_PATCHES = 2, OUT_CSA = 4, OUT_NACLIP = 8, OUT_CLEARCLIP = 16 };
+enum { ATT_STANDARD = 0, ATT_CSA = 1, ATT_NACLIP = 2, ATT_CLEARCLIP = 3 };
+#define NACLIP_SIGMA 5.0f  // the official default gaussian_std, in patches
 enum { OK = 0, E_MAGIC = 1, E_VERSION = 2, E_CONFIG = 3, E_SIZE = 4, E_MEMORY = 5, E_STATE = 6 };
 
 typedef struct {
@@ -65,11 +72,13 @@ typedef struct {
   float *x, *xb, *xsave; // [T, dim] residual stream, scratch, input of the last block
   float *q, *k, *v;      // [T, dim]
   float *att, *att2;     // [T, T] one head's attention (att2: CSA's key-key half)
+  float* omega;          // [T, T] NACLIP's neighbourhood term, computed once
   float* hb;             // [T, max(hidden_dim, dim)], or the flattened patches [N, 3*P*P]
   uint8_t* xq;           // quantised rows of the next product's input
   float* xs;             // [max(T, patches)] row scales
   int32_t* xz;           // row zero points
   float *emb, *csa_emb;  // [T, embed_dim]: row 0 image_embeds, rows 1.. patch_embeds
+  float *naclip_emb, *clearclip_emb;
 } RunState;
 
 static Header header_in;  // filled by the host before engine_reserve
@@ -165,8 +174,8 @@ static uint64_t widest(const Config* p) {
 
 static uint64_t state_bytes(const Config* p) {
   uint64_t T = p->seq_len, D = p->dim;
-  return floats_bytes(3ull * p->image_size * p->image_size) + 6 * floats_bytes(T * D) + 2 * floats_bytes(T * T) + floats_bytes(widest(p)) + align16(widest(p)) +
-         2 * floats_bytes(T) + 2 * floats_bytes(T * p->embed_dim);
+  return floats_bytes(3ull * p->image_size * p->image_size) + 6 * floats_bytes(T * D) + 3 * floats_bytes(T * T) + floats_bytes(widest(p)) + align16(widest(p)) +
+         2 * floats_bytes(T) + 4 * floats_bytes(T * p->embed_dim);
 }
 
 // ---------------------------------------------------------------------------------
@@ -214,11 +223,12 @@ __attribute__((export_name("engine_reserve"))) void* engine_reserve(uint32_t byt
   CARVE(pixels, float, 3 * c.image_size * c.image_size);
   CARVE(x, float, T * D); CARVE(xb, float, T * D); CARVE(xsave, float, T * D);
   CARVE(q, float, T * D); CARVE(k, float, T * D); CARVE(v, float, T * D);
-  CARVE(att, float, T * T); CARVE(att2, float, T * T);
+  CARVE(att, float, T * T); CARVE(att2, float, T * T); CARVE(omega, float, T * T);
   CARVE(hb, float, widest(&c));
   CARVE(xq, uint8_t, widest(&c));
   CARVE(xs, float, T); CARVE(xz, int32_t, T);
   CARVE(emb, float, T * c.embed_dim); CARVE(csa_emb, float, T * c.embed_dim);
+  CARVE(naclip_emb, float, T * c.embed_dim); CARVE(clearclip_emb, float, T * c.embed_dim);
 #undef CARVE
   reserved = 1;
   return blob;
@@ -231,6 +241,13 @@ __attribute__((export_name("engine_init"))) int engine_init(void) {
   for (unsigned i = 0; i < sizeof(Header); i++) if (blob[i] != a[i]) return last_error = E_STATE;
   map_weights();
   if ((uint64_t)(cursor - blob) != blob_size) return last_error = E_SIZE;
+  // Omega[i, j] = exp(-|p_i - p_j|^2 / 2 sigma^2) between patches; 0 with the CLS token.
+  int T = c.seq_len, G = c.grid;
+  for (int i = 0; i < T; i++)
+    for (int j = 0; j < T; j++) {
+      float dy = (float)((i - 1) / G - (j - 1) / G), dx = (float)((i - 1) % G - (j - 1) % G);
+      s.omega[(long)i * T + j] = i && j ? exp_f32(-(dx * dx + dy * dy) / (2 * NACLIP_SIGMA * NACLIP_SIGMA)) : 0;
+    }
   ready = 1;
   return OK;
 }
@@ -261,39 +278,56 @@ static void add_into(float* x, const float* y, int n) {
   for (int i = 0; i < n; i++) x[i] += y[i];
 }
 
-// att[i, j] = softmax_j(scale * a_i . b_j) over one head's slice of a and b.
-static void scores(float* att, const float* a, const float* b, int h) {
+// att[i, j] = softmax_j(scale * a_i . b_j + bias[i, j]) over one head's slice of a and b.
+static void scores(float* att, const float* a, const float* b, int h, const float* bias) {
   int T = c.seq_len, D = c.dim, hd = c.head_dim;
   gemm_abt_f32(att, T, a + h * hd, D, T, b + h * hd, D, T, hd);
   float scale = 1 / sqrt_f32((float)hd);
-  for (long i = 0; i < (long)T * T; i++) att[i] *= scale;
+  for (long i = 0; i < (long)T * T; i++) att[i] = att[i] * scale + (bias ? bias[i] : 0);
   for (int i = 0; i < T; i++) softmax_f32(att + (long)i * T, T);
 }
 
-// out[T, dim] = per head A v, with A = softmax(QK^T) or, for CSA, softmax(QQ^T) + softmax(KK^T).
-static void attention(float* out, int csa) {
+// out[T, dim] = per head A v, A of the attention `kind`: softmax(QK^T); CSA's softmax(QQ^T) +
+// softmax(KK^T); NACLIP's softmax(KK^T + Omega); ClearCLIP's softmax(QQ^T).
+static void attention(float* out, int kind) {
   int T = c.seq_len, D = c.dim, hd = c.head_dim;
   for (int h = 0; h < c.n_heads; h++) {
-    if (csa) {
-      scores(s.att, s.q, s.q, h);
-      scores(s.att2, s.k, s.k, h);
+    if (kind == ATT_CSA) {
+      scores(s.att, s.q, s.q, h, 0);
+      scores(s.att2, s.k, s.k, h, 0);
       add_into(s.att, s.att2, T * T);
+    } else if (kind == ATT_NACLIP) {
+      scores(s.att, s.k, s.k, h, s.omega);
+    } else if (kind == ATT_CLEARCLIP) {
+      scores(s.att, s.q, s.q, h, 0);
     } else {
-      scores(s.att, s.q, s.k, h);
+      scores(s.att, s.q, s.k, h, 0);
     }
     gemm_ab_f32(out + h * hd, D, s.att, T, T, s.v + h * hd, D, T, hd);
   }
 }
 
-static void block(const Layer* L, int csa) {
-  int T = c.seq_len, D = c.dim, I = c.hidden_dim;
+// x <- out_proj(attention(LN1(x))): the residual added by the full block, not here.
+static void attend(const Layer* L, float* out, int kind) {
+  int T = c.seq_len, D = c.dim;
   layernorm(s.xb, s.x, L->ln1_g, L->ln1_b, T, D);
   // q, k and v share one quantisation of their input.
   linear(s.q, s.xb, &L->q, T);
   qmatmul(s.k, s.xq, s.xs, s.xz, T, L->k.w, L->k.scale, L->k.bias, L->k.wsum, D, D);
   qmatmul(s.v, s.xq, s.xs, s.xz, T, L->v.w, L->v.scale, L->v.bias, L->v.wsum, D, D);
-  attention(s.xb, csa);
-  linear(s.hb, s.xb, &L->o, T);
+  attention(s.xb, kind);
+  linear(out, s.xb, &L->o, T);
+}
+
+static void block(const Layer* L, int kind) {
+  int T = c.seq_len, D = c.dim, I = c.hidden_dim;
+  // NACLIP and ClearCLIP keep only the attention of the last block: no residual, no MLP.
+  if (kind == ATT_NACLIP || kind == ATT_CLEARCLIP) {
+    attend(L, s.hb, kind);
+    memcpy(s.x, s.hb, sizeof(float) * T * D);
+    return;
+  }
+  attend(L, s.hb, kind);
   add_into(s.x, s.hb, T * D);
 
   layernorm(s.xb, s.x, L->ln2_g, L->ln2_b, T, D);
@@ -310,7 +344,7 @@ static void finish(float* emb, int rows) {
 }
 
 // ---------------------------------------------------------------------------------
-// The forward pass. `outputs`: OUT_IMAGE | OUT_PATCHES | OUT_CSA.
+// The forward pass. `outputs`: OUT_IMAGE | OUT_PATCHES | OUT_CSA | OUT_NACLIP | OUT_CLEARCLIP.
 
 __attribute__((export_name("engine_forward"))) int engine_forward(int outputs) {
   if (!ready) return last_error = E_STATE;
@@ -328,19 +362,23 @@ __attribute__((export_name("engine_forward"))) int engine_forward(int outputs) {
   add_into(s.x, w.pos, T * D);
   layernorm(s.x, s.x, w.pre_g, w.pre_b, T, D);
 
-  for (int l = 0; l < c.n_layers - 1; l++) block(&w.layers[l], 0);
+  for (int l = 0; l < c.n_layers - 1; l++) block(&w.layers[l], ATT_STANDARD);
 
+  // The last block once per requested variant, each from the same saved input.
   const Layer* last = &w.layers[c.n_layers - 1];
-  int plain = outputs & (OUT_IMAGE | OUT_PATCHES);
-  if (plain && (outputs & OUT_CSA)) memcpy(s.xsave, s.x, sizeof(float) * T * D);
-  if (plain) {
-    block(last, 0);
-    finish(s.emb, outputs & OUT_PATCHES ? T : 1);
-  }
-  if (outputs & OUT_CSA) {
-    if (plain) memcpy(s.x, s.xsave, sizeof(float) * T * D);
-    block(last, 1);
-    finish(s.csa_emb, T);
+  struct { int wanted, kind; float* emb; int rows; } passes[] = {
+    { outputs & (OUT_IMAGE | OUT_PATCHES), ATT_STANDARD, s.emb, outputs & OUT_PATCHES ? T : 1 },
+    { outputs & OUT_CSA, ATT_CSA, s.csa_emb, T },
+    { outputs & OUT_NACLIP, ATT_NACLIP, s.naclip_emb, T },
+    { outputs & OUT_CLEARCLIP, ATT_CLEARCLIP, s.clearclip_emb, T },
+  };
+  int done = 0;
+  memcpy(s.xsave, s.x, sizeof(float) * T * D);
+  for (int i = 0; i < 4; i++) {
+    if (!passes[i].wanted) continue;
+    if (done++) memcpy(s.x, s.xsave, sizeof(float) * T * D);
+    block(last, passes[i].kind);
+    finish(passes[i].emb, passes[i].rows);
   }
   return OK;
 }
@@ -352,6 +390,8 @@ __attribute__((export_name("engine_pixels"))) float* engine_pixels(void) { retur
 __attribute__((export_name("engine_image_embeds"))) float* engine_image_embeds(void) { return s.emb; }
 __attribute__((export_name("engine_patch_embeds"))) float* engine_patch_embeds(void) { return s.emb + c.embed_dim; }
 __attribute__((export_name("engine_csa_patch_embeds"))) float* engine_csa_patch_embeds(void) { return s.csa_emb + c.embed_dim; }
+__attribute__((export_name("engine_naclip_patch_embeds"))) float* engine_naclip_patch_embeds(void) { return s.naclip_emb + c.embed_dim; }
+__attribute__((export_name("engine_clearclip_patch_embeds"))) float* engine_clearclip_patch_embeds(void) { return s.clearclip_emb + c.embed_dim; }
 __attribute__((export_name("engine_state_bytes"))) uint32_t engine_state_bytes(void) { return state_size; }
 
 // The start-up probe: 1 when this module's int8 dot product equals plain integer

@@ -30,6 +30,8 @@ interface Exports {
   engine_image_embeds(): number;
   engine_patch_embeds(): number;
   engine_csa_patch_embeds(): number;
+  engine_naclip_patch_embeds(): number;
+  engine_clearclip_patch_embeds(): number;
   engine_state_bytes(): number;
   engine_probe(): number;
   engine_scratch(bytes: number): number;
@@ -55,7 +57,14 @@ export function engineErrorReason(code: number): string {
   return REASONS[code] ?? `engine error ${code}`;
 }
 
-const OUTPUT_FLAGS: Record<ImageOutput, number> = { image_embeds: 1, patch_embeds: 2, csa_patch_embeds: 4 };
+/** Each output: engine_forward's flag, the export that points at it, its field, its size per image. */
+const OUTPUTS: Record<ImageOutput, { flag: number; at: (ex: Exports) => number; field: keyof Omit<ImageEmbeddings, 'batch'>; patches: boolean }> = {
+  image_embeds: { flag: 1, at: (ex) => ex.engine_image_embeds(), field: 'imageEmbeds', patches: false },
+  patch_embeds: { flag: 2, at: (ex) => ex.engine_patch_embeds(), field: 'patchEmbeds', patches: true },
+  csa_patch_embeds: { flag: 4, at: (ex) => ex.engine_csa_patch_embeds(), field: 'csaPatchEmbeds', patches: true },
+  naclip_patch_embeds: { flag: 8, at: (ex) => ex.engine_naclip_patch_embeds(), field: 'naclipPatchEmbeds', patches: true },
+  clearclip_patch_embeds: { flag: 16, at: (ex) => ex.engine_clearclip_patch_embeds(), field: 'clearclipPatchEmbeds', patches: true },
+};
 
 /** An instance of one of the two modules, with its kernel. */
 export class EngineInstance {
@@ -184,17 +193,17 @@ export class VitEngine implements ImageTower {
     const batch = pixels.length / size;
     if (!Number.isInteger(batch) || batch < 1) throw new Error(`pixel buffer of ${pixels.length} floats is not a whole number of ${S}x${S} RGB images`);
     const ex = this.engine.exports;
-    const flags = outputs.reduce((f, o) => f | OUTPUT_FLAGS[o], 0);
+    const wanted = [...new Set(outputs)].map((o) => OUTPUTS[o]);
+    const flags = wanted.reduce((f, o) => f | o.flag, 0);
     const result: ImageEmbeddings = { batch };
-    if (flags & 1) result.imageEmbeds = new Float32Array(batch * E);
-    if (flags & 2) result.patchEmbeds = new Float32Array(batch * N * E);
-    if (flags & 4) result.csaPatchEmbeds = new Float32Array(batch * N * E);
+    for (const o of wanted) result[o.field] = new Float32Array(batch * (o.patches ? N * E : E));
     for (let b = 0; b < batch; b++) {
       this.engine.floats(ex.engine_pixels(), size).set(pixels.subarray(b * size, (b + 1) * size));
       if (ex.engine_forward(flags) !== 0) this.engine.fail('engine forward pass');
-      result.imageEmbeds?.set(this.engine.floats(ex.engine_image_embeds(), E), b * E);
-      result.patchEmbeds?.set(this.engine.floats(ex.engine_patch_embeds(), N * E), b * N * E);
-      result.csaPatchEmbeds?.set(this.engine.floats(ex.engine_csa_patch_embeds(), N * E), b * N * E);
+      for (const o of wanted) {
+        const n = o.patches ? N * E : E;
+        result[o.field]!.set(this.engine.floats(o.at(ex), n), b * n);
+      }
     }
     return result;
   }

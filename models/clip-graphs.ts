@@ -2,8 +2,12 @@
 //  - image encoder: image_embeds (HF get_image_features), patch_embeds (every final
 //    patch token through post_layernorm + visual_projection, CLS dropped), and
 //    csa_patch_embeds (the same with the last block's attention replaced by SCLIP's
-//    Correlative Self-Attention, Wang et al. ECCV 2024, Eq. 5);
+//    Correlative Self-Attention, Wang et al. ECCV 2024, Eq. 5), naclip_patch_embeds (NACLIP,
+//    Hajimiri et al. WACV 2025: key-key attention plus a Gaussian of the patch distance, Eq. 5-7,
+//    and the last block without residual or MLP) and clearclip_patch_embeds (ClearCLIP, Lan et al.
+//    ECCV 2024: query-query attention, the last block without residual or MLP);
 //  - text encoder: text_embeds (HF get_text_features, causal mask, EOT pooling).
+import { NACLIP_SIGMA } from '../core/encoders.js';
 import type { Checkpoint, TowerConfig } from './checkpoint.js';
 import { GraphBuilder, type LinearMode } from '../core/onnx/graph-builder.js';
 import { DataType } from '../core/onnx/proto.js';
@@ -14,7 +18,18 @@ function weight(ck: Checkpoint, name: string): Float32Array {
   return t.data;
 }
 
-type Attention = 'standard' | 'causal' | 'csa';
+type Attention = 'standard' | 'causal' | 'csa' | 'naclip' | 'clearclip';
+
+/** NACLIP's Ω [T,T]: exp(−‖p−q‖² / 2σ²) between patches on the grid, 0 in the CLS row and column. */
+function neighbourhood(grid: number): Float32Array {
+  const T = grid * grid + 1, out = new Float32Array(T * T);
+  for (let i = 1; i < T; i++)
+    for (let j = 1; j < T; j++) {
+      const dy = Math.floor((i - 1) / grid) - Math.floor((j - 1) / grid), dx = ((i - 1) % grid) - ((j - 1) % grid);
+      out[i * T + j] = Math.exp(-(dx * dx + dy * dy) / (2 * NACLIP_SIGMA * NACLIP_SIGMA));
+    }
+  return out;
+}
 
 class TowerBuilder {
   constructor(
@@ -51,16 +66,20 @@ class TowerBuilder {
     const q = this.heads(this.linear(x, `${prefix}.q_proj`, D));
     const k = this.heads(this.linear(x, `${prefix}.k_proj`, D));
     const v = this.heads(this.linear(x, `${prefix}.v_proj`, D));
-    // CSA: A = softmax(s·QQᵀ) + softmax(s·KKᵀ), reusing the pretrained projections.
+    // CSA: A = softmax(s·QQᵀ) + softmax(s·KKᵀ); NACLIP: softmax(s·KKᵀ + Ω); ClearCLIP: softmax(s·QQᵀ);
+    // all with the pretrained projections. `mask` is the causal mask, or NACLIP's Ω.
     const attn =
-      kind === 'csa'
-        ? this.g.op1('Add', [this.scaledScores(q, q, null), this.scaledScores(k, k, null)])
-        : this.scaledScores(q, k, kind === 'causal' ? mask : null);
+      kind === 'csa' ? this.g.op1('Add', [this.scaledScores(q, q, null), this.scaledScores(k, k, null)])
+      : kind === 'naclip' ? this.scaledScores(k, k, mask)
+      : kind === 'clearclip' ? this.scaledScores(q, q, null)
+      : this.scaledScores(q, k, kind === 'causal' ? mask : null);
     const merged = this.g.op1('Reshape', [this.g.op1('Transpose', [this.g.op1('MatMul', [attn, v])], { perm: [0, 2, 1, 3] }), this.g.ints([0, 0, D])]);
     return this.linear(merged, `${prefix}.out_proj`, D);
   }
 
   block(x: string, prefix: string, kind: Attention, mask: string | null = null): string {
+    // NACLIP and ClearCLIP keep only the attention of the block: no residual, no MLP.
+    if (kind === 'naclip' || kind === 'clearclip') return this.attention(this.layerNorm(x, `${prefix}.layer_norm1`), `${prefix}.self_attn`, kind, mask);
     const h = this.g.op1('Add', [x, this.attention(this.layerNorm(x, `${prefix}.layer_norm1`), `${prefix}.self_attn`, kind, mask)]);
     const fc1 = this.g.activation(this.linear(this.layerNorm(h, `${prefix}.layer_norm2`), `${prefix}.mlp.fc1`, this.cfg.intermediate), this.cfg.act);
     return this.g.op1('Add', [h, this.linear(fc1, `${prefix}.mlp.fc2`, this.cfg.hidden)]);
@@ -91,6 +110,8 @@ export function buildImageEncoder(ck: Checkpoint, mode: LinearMode): GraphBuilde
   g.output(dropCls(embeds), 'patch_embeds', ['batch', N, E]);
   // The CSA branch shares everything up to the last block: one graph, one extra block.
   g.output(project(dropCls(t.block(x, last, 'csa'))), 'csa_patch_embeds', ['batch', N, E]);
+  g.output(project(dropCls(t.block(x, last, 'naclip', g.float('naclip_omega', [N + 1, N + 1], neighbourhood(G))))), 'naclip_patch_embeds', ['batch', N, E]);
+  g.output(project(dropCls(t.block(x, last, 'clearclip'))), 'clearclip_patch_embeds', ['batch', N, E]);
   return g;
 }
 

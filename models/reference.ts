@@ -1,6 +1,7 @@
 // A straightforward TypeScript re-implementation of HF CLIPModel's forward pass, one
 // example at a time, float64 accumulation. It is the independent reference the ONNX
 // graphs are tested against; it is not used at run time.
+import { NACLIP_SIGMA } from '../core/encoders.js';
 import type { Activation, Checkpoint, TowerConfig } from './checkpoint.js';
 
 type Mat = Float64Array[]; // rows
@@ -88,8 +89,20 @@ function scoresOf(a: Mat, b: Mat, h: number, hd: number, scale: number, causal: 
   });
 }
 
-/** Self-attention; `csa` swaps softmax(qkᵀ) for SCLIP's softmax(qqᵀ)+softmax(kkᵀ). */
-function attention(ck: Checkpoint, prefix: string, x: Mat, t: TowerConfig, causal: boolean, csa: boolean): Mat {
+type Kind = 'standard' | 'csa' | 'naclip' | 'clearclip';
+
+/** NACLIP's neighbourhood term: a Gaussian of the distance between two patches on the grid (0 with the CLS token). */
+function omega(i: number, j: number, grid: number): number {
+  if (i === 0 || j === 0) return 0;
+  const dy = Math.floor((i - 1) / grid) - Math.floor((j - 1) / grid), dx = ((i - 1) % grid) - ((j - 1) % grid);
+  return Math.exp(-(dx * dx + dy * dy) / (2 * NACLIP_SIGMA * NACLIP_SIGMA));
+}
+
+/**
+ * Self-attention with the attention of `kind`: softmax(s·qkᵀ); SCLIP's softmax(s·qqᵀ) + softmax(s·kkᵀ);
+ * NACLIP's softmax(s·kkᵀ + Ω); ClearCLIP's softmax(s·qqᵀ).
+ */
+function attention(ck: Checkpoint, prefix: string, x: Mat, t: TowerConfig, causal: boolean, kind: Kind = 'standard', grid = 0): Mat {
   const D = t.hidden, H = t.heads, hd = D / H;
   const proj = (p: string) => linear(x, w(ck, `${prefix}.${p}.weight`), w(ck, `${prefix}.${p}.bias`), D);
   const q = proj('q_proj'), k = proj('k_proj'), v = proj('v_proj');
@@ -97,10 +110,14 @@ function attention(ck: Checkpoint, prefix: string, x: Mat, t: TowerConfig, causa
   const out: Mat = x.map(() => new Float64Array(D));
   for (let h = 0; h < H; h++) {
     let attn: Mat;
-    if (csa) {
+    if (kind === 'csa') {
       const aq = softmaxRows(scoresOf(q, q, h, hd, scale, false));
       const ak = softmaxRows(scoresOf(k, k, h, hd, scale, false));
       attn = aq.map((row, i) => row.map((val, j) => val + ak[i]![j]!));
+    } else if (kind === 'naclip') {
+      attn = softmaxRows(scoresOf(k, k, h, hd, scale, false).map((row, i) => row.map((val, j) => val + omega(i, j, grid))));
+    } else if (kind === 'clearclip') {
+      attn = softmaxRows(scoresOf(q, q, h, hd, scale, false));
     } else {
       attn = softmaxRows(scoresOf(q, k, h, hd, scale, causal));
     }
@@ -119,9 +136,11 @@ function add(a: Mat, b: Mat): Mat {
   return a.map((row, i) => row.map((v, j) => v + b[i]![j]!));
 }
 
-function block(ck: Checkpoint, prefix: string, x: Mat, t: TowerConfig, causal: boolean, csa = false): Mat {
+function block(ck: Checkpoint, prefix: string, x: Mat, t: TowerConfig, causal: boolean, kind: Kind = 'standard', grid = 0): Mat {
   const ln1 = layerNorm(x, w(ck, `${prefix}.layer_norm1.weight`), w(ck, `${prefix}.layer_norm1.bias`), t.eps);
-  const h = add(x, attention(ck, `${prefix}.self_attn`, ln1, t, causal, csa));
+  // NACLIP and ClearCLIP keep only the attention of the last block: no residual, no MLP.
+  if (kind === 'naclip' || kind === 'clearclip') return attention(ck, `${prefix}.self_attn`, ln1, t, causal, kind, grid);
+  const h = add(x, attention(ck, `${prefix}.self_attn`, ln1, t, causal, kind, grid));
   const ln2 = layerNorm(h, w(ck, `${prefix}.layer_norm2.weight`), w(ck, `${prefix}.layer_norm2.bias`), t.eps);
   const fc1 = linear(ln2, w(ck, `${prefix}.mlp.fc1.weight`), w(ck, `${prefix}.mlp.fc1.bias`), t.intermediate).map((r) => r.map((v) => act(v, t.act)));
   return add(h, linear(fc1, w(ck, `${prefix}.mlp.fc2.weight`), w(ck, `${prefix}.mlp.fc2.bias`), t.hidden));
@@ -131,6 +150,8 @@ export interface VisionOutputs {
   imageEmbeds: Float64Array;
   patchEmbeds: Mat;
   csaPatchEmbeds: Mat;
+  naclipPatchEmbeds: Mat;
+  clearclipPatchEmbeds: Mat;
 }
 
 /** pixels: [3,S,S] channel-major, already normalised. */
@@ -161,8 +182,8 @@ export function referenceVision(ck: Checkpoint, pixels: Float32Array): VisionOut
   const finish = (h: Mat) =>
     linear(layerNorm(h, w(ck, 'vision_model.post_layernorm.weight'), w(ck, 'vision_model.post_layernorm.bias'), v.eps), w(ck, 'visual_projection.weight'), null, ck.config.projectionDim);
   const out = finish(block(ck, last, x, v, false));
-  const csa = finish(block(ck, last, x, v, false, true));
-  return { imageEmbeds: out[0]!, patchEmbeds: out.slice(1), csaPatchEmbeds: csa.slice(1) };
+  const variant = (kind: Kind) => finish(block(ck, last, x, v, false, kind, G)).slice(1);
+  return { imageEmbeds: out[0]!, patchEmbeds: out.slice(1), csaPatchEmbeds: variant('csa'), naclipPatchEmbeds: variant('naclip'), clearclipPatchEmbeds: variant('clearclip') };
 }
 
 /** ids: one row of `contextLength` token ids. */

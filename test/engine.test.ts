@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ATTENTION_OUTPUT, ATTENTIONS, type ImageOutput } from '../core/encoders.js';
 import { describe, expect, it } from 'vitest';
 import { halfToFloat } from '../core/half.js';
 import { calipTerms } from '../core/scoring/calip.js';
@@ -132,33 +133,39 @@ describe('engine kernels against the simple path', () => {
 
 describe('engine forward pass against the fp32 ONNX graph', () => {
   for (const variant of ['tiny-p16', 'tiny-p32-f16-legacy', 'tiny-p8-bf16'] as TinyVariant[]) {
-    it(`${variant}: image_embeds cosine >= 0.999, patch_embeds and csa_patch_embeds mean per-patch cosine >= 0.995, both kernels bit-identical`, async () => {
+    it(`${variant}: image_embeds cosine >= 0.999, the patch tokens of every last block (plain, CSA, NACLIP, ClearCLIP) mean per-patch cosine >= 0.995, both kernels bit-identical`, async () => {
       const { modelDir } = tinyModel(variant);
       const info = readModelInfo(modelDir);
       const S = info.imageSize, N = info.grid ** 2, E = info.embedDim;
       const pixels = new Float32Array(2 * 3 * S * S);
       pixels.set(testPixels(3 * S * S, 1));
       pixels.set(testPixels(3 * S * S, 2), 3 * S * S);
-      const reference = await (await openImageEncoder(modelDir)).encode(pixels);
+      const every: ImageOutput[] = ['image_embeds', ...ATTENTIONS.map((k) => ATTENTION_OUTPUT[k].output)];
+      const reference = await (await openImageEncoder(modelDir)).encode(pixels, every);
       const outputs = [];
       for (const kernel of KERNELS) {
         const engine = await openEngine(modelDir, info, kernel);
         expect(engine.kernel).toBe(kernel);
-        const out = await engine.encode(pixels);
+        const out = await engine.encode(pixels, every);
         for (let b = 0; b < 2; b++) {
           expect(cosine(out.imageEmbeds!.subarray(b * E, (b + 1) * E), reference.imageEmbeds!.subarray(b * E, (b + 1) * E))).toBeGreaterThanOrEqual(0.999);
-          expect(meanRowCosine(out.patchEmbeds!.subarray(b * N * E), reference.patchEmbeds!.subarray(b * N * E), N, E)).toBeGreaterThanOrEqual(0.995);
-          expect(meanRowCosine(out.csaPatchEmbeds!.subarray(b * N * E), reference.csaPatchEmbeds!.subarray(b * N * E), N, E)).toBeGreaterThanOrEqual(0.995);
+          for (const kind of ATTENTIONS) {
+            const { field } = ATTENTION_OUTPUT[kind];
+            expect(meanRowCosine(out[field]!.subarray(b * N * E), reference[field]!.subarray(b * N * E), N, E), `${kind}`).toBeGreaterThanOrEqual(0.995);
+          }
         }
         // Asking for fewer outputs changes none of them.
-        const only = await engine.encode(pixels.subarray(0, 3 * S * S), ['csa_patch_embeds']);
-        expect(only.csaPatchEmbeds).toEqual(out.csaPatchEmbeds!.subarray(0, N * E));
-        expect(only.imageEmbeds).toBeUndefined();
+        for (const kind of ['csa', 'naclip', 'clearclip'] as const) {
+          const { output, field } = ATTENTION_OUTPUT[kind];
+          const only = await engine.encode(pixels.subarray(0, 3 * S * S), [output]);
+          expect(only[field]).toEqual(out[field]!.subarray(0, N * E));
+          expect(only.imageEmbeds).toBeUndefined();
+        }
         outputs.push(out);
       }
       // Both kernels compute the same integers, and everything else is the same code.
       expect(outputs[1]!.imageEmbeds).toEqual(outputs[0]!.imageEmbeds);
-      expect(outputs[1]!.csaPatchEmbeds).toEqual(outputs[0]!.csaPatchEmbeds);
+      for (const kind of ATTENTIONS) expect(outputs[1]![ATTENTION_OUTPUT[kind].field]).toEqual(outputs[0]![ATTENTION_OUTPUT[kind].field]);
     });
   }
 

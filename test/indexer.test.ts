@@ -324,8 +324,30 @@ describe('npm run index alias', () => {
     const code = await main(['index', '--classes', o.classes, '--model', o.model, '--out', o.out, '--cache', o.cacheDir], { out: quiet, err: (l) => err.push(l) });
     expect(code).toBe(0);
     expect(err.join('\n')).toMatch(/index out .*3 classes/);
-    expect(await main(['index', '--classes', o.classes], { out: quiet, err: quiet })).toBe(2);
+    expect(await main(['index', '--model', o.model], { out: quiet, err: quiet })).toBe(2); // no --classes
     expect(await main(['index', '--classes', o.classes, '--model', o.model, '--out', o.out, '--device', 'tpu'], { out: quiet, err: quiet })).toBe(2);
+  });
+
+  it("the design card's command: --classes alone builds indexes/<stem> with the embedded model, and says what to do next", { timeout: 120_000 }, async () => {
+    const work = tempDir('design-card');
+    writeFileSync(join(work, 'my-shapes.txt'), 'circle\nsquare\nstar\n');
+    const here = process.cwd();
+    process.chdir(work);
+    try {
+      const err: string[] = [];
+      expect(await main(['index', '--classes', 'my-shapes.txt'], { out: quiet, err: (l) => err.push(l) })).toBe(0);
+      const manifest = JSON.parse(readFileSync(join(work, 'indexes', 'my-shapes', 'manifest.json'), 'utf8'));
+      expect(manifest.name).toBe('my-shapes');
+      expect(manifest.model.name).toBe('shapes-clip');
+      expect(manifest.model.path).toBe(join(work, '.nameonly', 'models', 'shapes-clip'));
+      expect(err.join('\n')).toMatch(/index written to indexes\/my-shapes\. Next:\n\s+nameonly classify --index indexes\/my-shapes/);
+      // A second run reuses the converted model and replaces the index atomically.
+      const again: string[] = [];
+      expect(await main(['index', '--classes', 'my-shapes.txt'], { out: quiet, err: (l) => again.push(l) })).toBe(0);
+      expect(again.join('\n')).not.toMatch(/converting the embedded default model/);
+    } finally {
+      process.chdir(here);
+    }
   });
 });
 
