@@ -42,6 +42,8 @@ export const ATTENTION_OUTPUT: Record<Attention, { output: ImageOutput; field: k
   vanilla: { output: 'patch_embeds', field: 'patchEmbeds' },
 };
 
+export const ATTENTION_NAMES: Record<Attention, string> = { csa: 'CSA (SCLIP)', naclip: 'NACLIP', clearclip: 'ClearCLIP', vanilla: 'plain last block' };
+
 /** NACLIP's Gaussian neighbourhood width, in patches (the official default, gaussian_std = 5). */
 export const NACLIP_SIGMA = 5;
 

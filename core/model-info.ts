@@ -1,5 +1,6 @@
 // model.json: what the indexer and the Worker need to know about a converted model.
 // One schema, validated where the file is read.
+import { ATTENTIONS, type Attention } from './encoders.js';
 
 export const MODEL_FORMAT = 'nameonly-model';
 export const MODEL_SCHEMA_VERSION = 2;
@@ -63,6 +64,8 @@ export interface ModelInfo {
   engine: { dim: number; layers: number; weightBytes: number; stateBytes: number; memoryBytes: number };
   /** The Worker's image tower: the int8 engine (default) or onnxruntime-web (uint8 graph). */
   imageRuntime: ImageRuntime;
+  /** The last blocks the image tower computes patch features with (absent in older conversions: csa and vanilla). */
+  attentions?: Attention[];
   workerMemory: {
     /** WebAssembly memory of the chosen runtime (engine: exact; onnxruntime: estimate). */
     imageTowerBytes: number;
@@ -79,6 +82,7 @@ export class ModelInfoError extends Error {}
 
 /** Validates a parsed model.json. */
 export function parseModelInfo(value: unknown): ModelInfo {
+  const known: readonly string[] = ATTENTIONS;
   const m = value as Partial<ModelInfo> | null;
   if (!m || typeof m !== 'object' || m.format !== MODEL_FORMAT) throw new ModelInfoError('not a nameonly model.json (format field missing or wrong)');
   if (m.schemaVersion !== MODEL_SCHEMA_VERSION) throw new ModelInfoError(`model.json schema version ${String(m.schemaVersion)} is not supported (expected ${MODEL_SCHEMA_VERSION}): convert the checkpoint again with \`nameonly convert\``);
@@ -91,5 +95,6 @@ export function parseModelInfo(value: unknown): ModelInfo {
   if (!e || ![e.dim, e.layers, e.weightBytes, e.stateBytes, e.memoryBytes].every((n) => Number.isInteger(n) && n > 0) || typeof m.files.engineWeights !== 'string') {
     throw new ModelInfoError('model.json: engine (dim, layers, weightBytes, stateBytes, memoryBytes) and files.engineWeights are required');
   }
+  if (m.attentions !== undefined && !(Array.isArray(m.attentions) && m.attentions.every((a) => known.includes(a)))) throw new ModelInfoError(`model.json: attentions must be a list of ${ATTENTIONS.join(', ')}`);
   return m as ModelInfo;
 }

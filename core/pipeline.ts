@@ -1,6 +1,6 @@
 // One image in, an answer out: decode -> preprocess -> encode -> score. The Worker
 // serves exactly this; `npm run eval` measures exactly this.
-import type { ImageOutput, ImageTower, OrtModule } from './encoders.js';
+import { ATTENTION_OUTPUT, type Attention, type ImageTower, type OrtModule } from './encoders.js';
 import { crop, normalize as normalizePixels, preprocess, resize, shortestSideSize, type RgbImage } from './image.js';
 import type { LoadedIndex } from './index-format.js';
 import { matrix, matVec, normalizeRows, type Matrix } from './linalg.js';
@@ -8,7 +8,8 @@ import { CalipGraph, type CalipProducts } from './scoring/calip-graph.js';
 import { SupportGraph, type SupportProducts } from './scoring/support-graph.js';
 import { tipxProbes } from './scoring/tipx.js';
 import { DEFAULT_PARAMS, scoreImage, type HyperParams, type ImageFeatures, type Method } from './scoring/methods.js';
-import { defaultShortSide, SegmentationAccumulator, slidingWindows, type SegmentationOptions } from './scoring/segment.js';
+import { pamr, type PamrOptions } from './scoring/pamr.js';
+import { defaultShortSide, labelsFromMaps, SegmentationAccumulator, slidingWindows, type SegmentationOptions } from './scoring/segment.js';
 
 export type MethodChoice = Method | 'auto';
 
@@ -22,8 +23,12 @@ export interface LabelScore {
 /** Segmentation squeezes images more elongated than this (the whole image stays in view). */
 export const MAX_SEGMENT_ASPECT = 4;
 
-/** How a segmentation runs: its bounds, and what happens between encoder passes. */
+/** How a segmentation runs: its last block, refinement, bounds, and what happens between encoder passes. */
 export interface SegmentRun {
+  /** The last block's attention for the patch features (default csa, SCLIP). */
+  attention?: Attention;
+  /** PAMR on the class maps at the image's size (SCLIP's recipe: 10 steps at dilations 8 and 16). */
+  refine?: PamrOptions;
   shortSide?: number;
   /** Refuse (WorkBudgetError) a size that needs more encoder passes than this. */
   maxWindows?: number;
@@ -137,11 +142,15 @@ export class Pipeline {
       .slice(0, k);
   }
 
-  /**
-   * Per-pixel classes (SCLIP slide inference) at the image's own size.
-   * `features`: 'csa' (SCLIP) or 'vanilla' (the plain last block, for comparison).
-   */
-  async segment(image: RgbImage, options: SegmentationOptions & SegmentRun & { features?: 'csa' | 'vanilla'; queries?: Matrix; queryClass?: Int32Array } = {}): Promise<Uint16Array> {
+  /** The last blocks this model's image tower computes (model.json; older conversions: CSA and the plain one). */
+  get attentions(): readonly Attention[] {
+    return this.encoder.info.attentions ?? ['csa', 'vanilla'];
+  }
+
+  /** Per-pixel classes (SCLIP slide inference) at the image's own size. */
+  async segment(image: RgbImage, options: SegmentationOptions & SegmentRun & { queries?: Matrix; queryClass?: Int32Array } = {}): Promise<Uint16Array> {
+    const attention = options.attention ?? 'csa';
+    if (!this.attentions.includes(attention)) throw new WorkBudgetError(`model ${this.encoder.info.name} does not carry the ${attention} last block (it has ${this.attentions.join(', ')}); convert it again with this version`);
     const { imageSize: S, embedDim: D, grid, preprocess: pp } = this.encoder.info;
     const shortSide = Math.max(S, options.shortSide ?? defaultShortSide(S));
     // The working size: short side to `shortSide`, the long side at most MAX_SEGMENT_ASPECT times
@@ -153,7 +162,7 @@ export class Pipeline {
       throw tooManyWindows(shortSide, windows.length, options.maxWindows, S);
     }
     const resized = resize(image, w, h, 'bilinear');
-    const output: ImageOutput = options.features === 'vanilla' ? 'patch_embeds' : 'csa_patch_embeds';
+    const { output, field } = ATTENTION_OUTPUT[attention];
     const queries = options.queries ?? this.index.queries;
     const acc = new SegmentationAccumulator(w, h, S, grid, queries);
     const batch = options.windowsPerPass ?? 8;
@@ -163,9 +172,13 @@ export class Pipeline {
       const pixels = new Float32Array(chunk.length * 3 * S * S);
       chunk.forEach((win, k) => pixels.set(normalizePixels(crop(resized, win.left, win.top, S, S), pp.mean, pp.std), k * 3 * S * S));
       const out = await this.encoder.encode(pixels, [output]);
-      const feats = output === 'patch_embeds' ? out.patchEmbeds! : out.csaPatchEmbeds!;
+      const feats = out[field]!;
       chunk.forEach((win, k) => acc.addWindow(win, normalizeRows(matrix(feats.slice(k * grid * grid * D, (k + 1) * grid * grid * D), grid * grid, D))));
     }
-    return acc.labels(image.width, image.height, options.queryClass ?? this.index.queryClass, this.index.manifest.counts.classes, options);
+    const queryClass = options.queryClass ?? this.index.queryClass, C = this.index.manifest.counts.classes;
+    if (!options.refine) return acc.labels(image.width, image.height, queryClass, C, options);
+    await options.between?.();
+    const refined = pamr(normalizePixels(image, pp.mean, pp.std), acc.cosineMaps(image.width, image.height), image.width, image.height, options.refine);
+    return labelsFromMaps(refined, acc.queries, queryClass, C, options);
   }
 }

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
-import { ImageEncoder, type ImageTower } from '../core/encoders.js';
+import { ATTENTION_NAMES, ATTENTIONS, ImageEncoder, type Attention, type ImageTower } from '../core/encoders.js';
 import { openEngine } from '../engine/node.js';
 import { DATA_FILE, loadIndex } from '../core/index-format.js';
 import type { RgbImage } from '../core/image.js';
@@ -13,11 +13,14 @@ import { argmax } from '../core/linalg.js';
 import { Pipeline } from '../core/pipeline.js';
 import type { ImageFeatures, Method } from '../core/scoring/methods.js';
 import { CALIP_DEFAULTS } from '../core/scoring/calip.js';
+import { PAMR_DEFAULTS } from '../core/scoring/pamr.js';
+import { SEGMENT_PROB_THRESHOLD } from '../core/scoring/segment.js';
 import { queryTermsOf, searchGrids } from '../core/scoring/tune.js';
 import { buildIndex } from '../indexer/build.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { ortFor, readModelInfo } from '../models/load-model.js';
 import { startGeneratorServer } from './generator-server.js';
+import { segmentationScores } from './user-eval.js';
 import { COLOURS, randomScene, renderScene, rng, SHAPES, SIZES, UNSEEN_PAIRS, type Scene } from './shapes-world.js';
 
 export const SHAPES_CHECKPOINT = new URL('../models/checkpoints/shapes-clip', import.meta.url).pathname;
@@ -50,7 +53,7 @@ export interface EvalReport {
   config: Omit<EvalConfig, 'workDir' | 'log'>;
   shapes: Row[];
   pairs: (Row & { seen: number; unseen: number })[];
-  segmentation: { features: string; mIoU: number; pixelAccuracy: number; perClass: Record<string, number> }[];
+  segmentation: { attention: Attention; pamr: boolean; probThreshold: number | null; mIoU: number; pixelAccuracy: number; perClass: Record<string, number>; msPerImage: number }[];
   tuning: { method: string; nameOnly: Record<string, number>; nameOnlyAccuracy: number; peeking: Record<string, number>; peekingAccuracy: number }[];
   /** 8-way accuracy of the same renders through each image tower (the engine serves; onnxruntime-web is the anchor). */
   runtimes: { runtime: string; clip: number; calip: number; combined: number }[];
@@ -174,30 +177,25 @@ export async function runEval(config: EvalConfig): Promise<EvalReport> {
     const kMax = `${config.shots[config.shots.length - 1]} generated/class`;
     const pairs = [pairRow('CLIP', pairsZero, 'clip', '-'), pairRow('CALIP (published defaults)', pairsZero, 'calip', '-'), pairRow('TIP-X', pairsSupport, 'tipx', kMax), pairRow('combined', pairsSupport, 'combined', kMax)];
 
-    // ---- segmentation: vanilla patch tokens vs CSA, with a background class ----
+    // ---- segmentation: every last block, with and without PAMR and the background threshold ----
     log('segmentation...');
     const seg = await build('segmentation', 'shapes-segmentation.txt', 0);
     const segScenes = Array.from({ length: config.segmentationImages }, (_, i) => randomScene(TEST_SEED + 500_000 + i, 3));
     const classNames = seg.index.manifest.classes.map((c) => c.name);
+    const truths = segScenes.map((scene) => Uint16Array.from(scene.mask, (k) => (k === 0 ? 0 : 1 + SHAPES.indexOf(scene.objects[k - 1]!.shape))));
     const segmentation: EvalReport['segmentation'] = [];
-    for (const features of ['vanilla', 'csa'] as const) {
-      const C = classNames.length;
-      const inter = new Float64Array(C), union = new Float64Array(C);
-      let correctPixels = 0, pixels = 0;
-      for (const scene of segScenes) {
-        const predicted = await seg.segment(scene.image, { features });
-        const truth = Array.from(scene.mask, (k) => (k === 0 ? 0 : 1 + SHAPES.indexOf(scene.objects[k - 1]!.shape)));
-        truth.forEach((t, i) => {
-          const p = predicted[i]!;
-          pixels++;
-          if (p === t) (correctPixels++, inter[t]!++, union[t]!++);
-          else (union[t]!++, union[p]!++);
-        });
+    for (const attention of ATTENTIONS) {
+      for (const refine of [undefined, PAMR_DEFAULTS]) {
+        for (const threshold of [undefined, SEGMENT_PROB_THRESHOLD]) {
+          const t = performance.now();
+          const pairs = [];
+          for (const [i, scene] of segScenes.entries()) pairs.push({ truth: truths[i]!, predicted: await seg.segment(scene.image, { attention, refine, probThreshold: threshold, backgroundClass: 0 }) });
+          const ms = (performance.now() - t) / segScenes.length;
+          const scores = segmentationScores(pairs, classNames.length, -1);
+          const perClass = Object.fromEntries(classNames.flatMap((name, c) => (Number.isNaN(scores.perClass[c]!) ? [] : [[name, scores.perClass[c]!]])));
+          segmentation.push({ attention, pamr: Boolean(refine), probThreshold: threshold ?? null, mIoU: scores.mIoU, pixelAccuracy: scores.pixelAccuracy, perClass, msPerImage: ms });
+        }
       }
-      const perClass: Record<string, number> = {};
-      classNames.forEach((name, c) => union[c]! > 0 && (perClass[name] = inter[c]! / union[c]!));
-      const ious = Object.values(perClass);
-      segmentation.push({ features: features === 'csa' ? 'CSA (SCLIP)' : 'vanilla last block', mIoU: ious.reduce((a, b) => a + b, 0) / ious.length, pixelAccuracy: correctPixels / pixels, perClass });
     }
     return { date: new Date().toISOString().slice(0, 10), config: { shapeImages: config.shapeImages, pairImagesPerPair: config.pairImagesPerPair, segmentationImages: config.segmentationImages, shots: config.shots }, shapes, pairs, segmentation, tuning, runtimes, seconds: (Date.now() - started) / 1000 };
   } finally {
@@ -223,9 +221,9 @@ export function formatReport(r: EvalReport): string {
     ...r.pairs.map((p) => `| ${p.method} | ${p.support} | ${pct(p.accuracy)} | ${pct(p.seen)} | ${pct(p.unseen)} |`),
     '',
     `### Segmentation (${r.config.segmentationImages} images with 1–3 objects; background + 8 shapes)`,
-    '| patch features | mIoU | pixel accuracy |',
-    '|---|---|---|',
-    ...r.segmentation.map((s) => `| ${s.features} | ${pct(s.mIoU)} | ${pct(s.pixelAccuracy)} |`),
+    '| last block | PAMR | background threshold | mIoU | pixel accuracy | ms / image |',
+    '|---|---|---|---|---|---|',
+    ...r.segmentation.map((s) => `| ${ATTENTION_NAMES[s.attention]} | ${s.pamr ? '10 steps, dilations 8, 16' : '-'} | ${s.probThreshold === null ? '-' : `prob < ${s.probThreshold}`} | ${pct(s.mIoU)} | ${pct(s.pixelAccuracy)} | ${s.msPerImage.toFixed(0)} |`),
     '',
     '### Hyperparameters: name-only (leave-one-out on the support set) vs peeking at test labels (the papers\' protocol), 8-way shapes',
     '| method | name-only choice | accuracy | peeking choice | accuracy |',

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { estimateWorkerHeap, MODEL_FORMAT, MODEL_SCHEMA_VERSION, WORKER_JS_RESERVE, WORKER_MEMORY_LIMIT, type ImageRuntime, type ModelInfo } from '../core/model-info.js';
+import { ATTENTIONS } from '../core/encoders.js';
 import { measureEngineMemory } from '../engine/node.js';
 import { buildEngineBlob } from '../engine/weights.js';
 import { bundledVocabulary } from './bundled-vocab.js';
@@ -103,6 +104,7 @@ export function convertCheckpoint(checkpointDir: string, outDir: string, log: (l
     hashes,
     engine: { dim: c.vision.hidden, layers: c.vision.layers, weightBytes: blob.length, ...engineMemory },
     imageRuntime,
+    attentions: [...ATTENTIONS],
     workerMemory: {
       imageTowerBytes,
       onnxruntimeEstimateBytes: ortEstimate,

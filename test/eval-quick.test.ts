@@ -13,8 +13,9 @@ describe('shapes-world evaluation (quick)', () => {
     expect(shape('TIP-X')).toBeGreaterThanOrEqual(shape('CLIP') - 0.05); // 16 generated shots do not hurt
     expect(shape('CALIP (published defaults)')).toBeGreaterThan(0.45);
     expect(report.pairs.find((r) => r.method === 'CLIP')!.accuracy).toBeGreaterThan(0.3); // chance is 1.6 %
-    const csa = report.segmentation.find((s) => s.features.startsWith('CSA'))!;
+    const csa = report.segmentation.find((s) => s.attention === 'csa' && !s.pamr && s.probThreshold === null)!;
     expect(csa.pixelAccuracy).toBeGreaterThan(0.2);
+    expect(report.segmentation).toHaveLength(4 * 2 * 2); // every last block, with and without PAMR and the threshold
     // On its own test set a label-peeking grid search can only match or beat any single grid point (sequential for 'combined', so not checked there).
     for (const t of report.tuning.filter((r) => r.method !== 'combined')) expect(t.peekingAccuracy).toBeGreaterThanOrEqual(t.nameOnlyAccuracy);
     expect(formatReport(report)).toMatch(/\| CLIP \| - \| \d+\.\d %/);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { matrix, normalizeRows } from '../core/linalg.js';
-import { defaultShortSide, SegmentationAccumulator, slidingWindows } from '../core/scoring/segment.js';
+import { pamr } from '../core/scoring/pamr.js';
+import { defaultShortSide, labelsFromMaps, SegmentationAccumulator, slidingWindows } from '../core/scoring/segment.js';
 
 describe('sliding windows (mmseg slide inference)', () => {
   it('stride S/2, last window aligned to the edge', () => {
@@ -65,3 +66,68 @@ describe('segmentation maps from patch features', () => {
     expect(() => acc.labels(32, 16, queryClass, 2)).toThrow(/cover/);
   });
 });
+
+describe('class maps at the output size (the path PAMR takes)', () => {
+  it('decide each pixel as the streaming path does', () => {
+    const queries = normalizeRows(matrix(Float32Array.of(1, 0, 0, 1, 0.9, 0.1), 3, 2));
+    const G = 4, S = 16;
+    const patches = normalizeRows(matrix(Float32Array.from({ length: G * G * 2 }, (_, i) => Math.sin(i * 1.7) + 1.2), G * G, 2));
+    const acc = new SegmentationAccumulator(24, 16, S, G, queries);
+    for (const w of slidingWindows(24, 16, S, 8)) acc.addWindow(w, patches);
+    const options = { probThreshold: 0.6, backgroundClass: 2 };
+    expect(labelsFromMaps(acc.cosineMaps(30, 20), 3, Int32Array.of(0, 1, 0), 3, options)).toEqual(acc.labels(30, 20, Int32Array.of(0, 1, 0), 3, options));
+  });
+});
+
+describe('PAMR (pixel-adaptive mask refinement)', () => {
+  it('hand-worked: on a flat image every neighbour weighs 1/8, so one step on a 3×3 spike gives 9/8 around it and 0 at its centre', () => {
+    const image = new Float32Array(3 * 9).fill(0.5);
+    const spike = Float32Array.of(0, 0, 0, 0, 9, 0, 0, 0, 0);
+    // Each border pixel has the centre as exactly one of its 8 (replicated) neighbours; the centre has none.
+    expect(Array.from(pamr(image, spike, 3, 3, { steps: 1, dilations: [1] }))).toEqual([9 / 8, 9 / 8, 9 / 8, 9 / 8, 0, 9 / 8, 9 / 8, 9 / 8, 9 / 8]);
+  });
+
+  it('equals a literal port of pamr.py (torch ops one by one) within 1e-5', () => {
+    const W = 5, H = 4, Q = 2, dilations = [1, 2], steps = 3;
+    const image = Float32Array.from({ length: 3 * W * H }, (_, i) => Math.sin(i * 0.77) * 2);
+    const maps = Float32Array.from({ length: Q * W * H }, (_, i) => Math.cos(i * 1.3));
+    const got = pamr(image, maps, W, H, { steps, dilations });
+    expect(Math.max(...Array.from(got, (v, i) => Math.abs(v - pamrPort(image, maps, W, H, dilations, steps)[i]!)))).toBeLessThan(1e-5);
+  });
+});
+
+/** pamr.py, op by op: replicate-padded dilated 3×3 shifts, std over 9·d positions (unbiased), mean over channels, softmax, iterations. */
+function pamrPort(image: Float32Array, maps: Float32Array, W: number, H: number, dilations: number[], steps: number): number[] {
+  const px = (plane: Float32Array | number[], c: number, y: number, x: number) => plane[c * W * H + Math.min(H - 1, Math.max(0, y)) * W + Math.min(W - 1, Math.max(0, x))]!;
+  const shifts = [[0, 0], [0, 1], [0, 2], [1, 0], [1, 2], [2, 0], [2, 1], [2, 2]]; // kernel positions of the −1 (LocalAffinity) / copy entries
+  const all9 = [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [2, 0], [2, 1], [2, 2]];
+  const aff: number[][] = []; // [pixel][neighbour]
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      const perChannel: number[][] = [];
+      for (let c = 0; c < 3; c++) {
+        const around = dilations.flatMap((d) => all9.map(([ky, kx]) => px(image, c, y + (ky! - 1) * d, x + (kx! - 1) * d)));
+        const mean = around.reduce((a, b) => a + b, 0) / around.length;
+        const std = Math.sqrt(around.reduce((a, b) => a + (b - mean) ** 2, 0) / (around.length - 1));
+        perChannel.push(dilations.flatMap((d) => shifts.map(([ky, kx]) => -Math.abs(px(image, c, y, x) - px(image, c, y + (ky! - 1) * d, x + (kx! - 1) * d)) / (1e-8 + 0.1 * std))));
+      }
+      const meanOverChannels = perChannel[0]!.map((_, k) => (perChannel[0]![k]! + perChannel[1]![k]! + perChannel[2]![k]!) / 3);
+      const m = Math.max(...meanOverChannels);
+      const e = meanOverChannels.map((v) => Math.exp(v - m));
+      const sum = e.reduce((a, b) => a + b, 0);
+      aff.push(e.map((v) => v / sum));
+    }
+  let mask = Array.from(maps);
+  const Q = maps.length / (W * H);
+  for (let s = 0; s < steps; s++) {
+    const next: number[] = [];
+    for (let q = 0; q < Q; q++)
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++) {
+          const neighbours = dilations.flatMap((d) => shifts.map(([ky, kx]) => px(mask, q, y + (ky! - 1) * d, x + (kx! - 1) * d)));
+          next.push(neighbours.reduce((a, v, k) => a + v * aff[y * W + x]![k]!, 0));
+        }
+    mask = next;
+  }
+  return mask;
+}

@@ -43,6 +43,9 @@ function bilinearTaps(outSize: number, inSize: number): { i0: Int32Array; i1: In
   return { i0, i1, w1 };
 }
 
+/** SCLIP's prob_thd for benchmarks with a background class: under it a pixel is background. */
+export const SEGMENT_PROB_THRESHOLD = 0.1;
+
 export interface SegmentationOptions {
   /** Softmax temperature over queries (SCLIP: 40). */
   logitScale?: number;
@@ -94,47 +97,97 @@ export class SegmentationAccumulator {
     }
   }
 
+  /** Average of the cosine maps at working pixel (x, y) for query q. */
+  private at(q: number, y: number, x: number): number {
+    return this.sum[q * this.width * this.height + y * this.width + x]! / this.count[y * this.width + x]!;
+  }
+
+  private checkCovered(): void {
+    for (let i = 0; i < this.width * this.height; i++) if (this.count[i] === 0) throw new Error('segmentation windows do not cover the image');
+  }
+
   /**
-   * Label map [outHeight*outWidth] of class indices. queryClass maps each query (synonym)
-   * to its class; a class scores the max over its synonyms' probabilities.
+   * Label map [outHeight*outWidth] of class indices, computed pixel by pixel from the working
+   * maps (bilinear, align_corners = false) without holding per-class maps at the output size.
+   * queryClass maps each query (synonym) to its class; a class scores the max over its synonyms.
    */
   labels(outWidth: number, outHeight: number, queryClass: Int32Array, numClasses: number, options: SegmentationOptions = {}): Uint16Array {
-    const Q = this.queries, plane = this.width * this.height;
-    const { logitScale = 40, probThreshold, areaThreshold, backgroundClass } = options;
-    if ((probThreshold !== undefined || areaThreshold !== undefined) && backgroundClass === undefined) {
-      throw new Error('probThreshold and areaThreshold need a background class');
-    }
-    for (let i = 0; i < plane; i++) if (this.count[i] === 0) throw new Error('segmentation windows do not cover the image');
+    this.checkCovered();
+    const Q = this.queries;
     const xs = bilinearTaps(outWidth, this.width), ys = bilinearTaps(outHeight, this.height);
+    const decide = pixelDecision(Q, queryClass, numClasses, options);
     const out = new Uint16Array(outWidth * outHeight);
-    const logits = new Float64Array(Q);
-    const classProb = new Float64Array(numClasses);
-    const at = (q: number, y: number, x: number) => this.sum[q * plane + y * this.width + x]! / this.count[y * this.width + x]!;
+    const cos = new Float64Array(Q);
     for (let y = 0; y < outHeight; y++) {
       const y0 = ys.i0[y]!, y1 = ys.i1[y]!, wy = ys.w1[y]!;
       for (let x = 0; x < outWidth; x++) {
         const x0 = xs.i0[x]!, x1 = xs.i1[x]!, wx = xs.w1[x]!;
-        let max = -Infinity;
-        for (let q = 0; q < Q; q++) {
-          const v = (at(q, y0, x0) * (1 - wx) + at(q, y0, x1) * wx) * (1 - wy) + (at(q, y1, x0) * (1 - wx) + at(q, y1, x1) * wx) * wy;
-          logits[q] = logitScale * v;
-          max = Math.max(max, logits[q]!);
-        }
-        let sum = 0;
-        for (let q = 0; q < Q; q++) sum += logits[q] = Math.exp(logits[q]! - max);
-        classProb.fill(0);
-        for (let q = 0; q < Q; q++) classProb[queryClass[q]!] = Math.max(classProb[queryClass[q]!]!, logits[q]! / sum);
-        let best = 0;
-        for (let c = 1; c < numClasses; c++) if (classProb[c]! > classProb[best]!) best = c;
-        out[y * outWidth + x] = probThreshold !== undefined && classProb[best]! < probThreshold ? backgroundClass! : best;
+        for (let q = 0; q < Q; q++) cos[q] = (this.at(q, y0, x0) * (1 - wx) + this.at(q, y0, x1) * wx) * (1 - wy) + (this.at(q, y1, x0) * (1 - wx) + this.at(q, y1, x1) * wx) * wy;
+        out[y * outWidth + x] = decide(cos);
       }
     }
-    if (areaThreshold !== undefined) {
-      const area = new Float64Array(numClasses);
-      let foreground = 0;
-      for (const c of out) if (c !== backgroundClass) (area[c]!++, foreground++);
-      for (let i = 0; i < out.length; i++) if (out[i] !== backgroundClass && area[out[i]!]! < areaThreshold * foreground) out[i] = backgroundClass!;
-    }
-    return out;
+    return applyAreaThreshold(out, numClasses, options);
   }
+
+  /** The averaged cosine maps resized to the output size, [Q, outHeight*outWidth] (for PAMR). */
+  cosineMaps(outWidth: number, outHeight: number): Float32Array {
+    this.checkCovered();
+    const Q = this.queries, n = outWidth * outHeight;
+    const xs = bilinearTaps(outWidth, this.width), ys = bilinearTaps(outHeight, this.height);
+    const maps = new Float32Array(Q * n);
+    for (let q = 0; q < Q; q++)
+      for (let y = 0; y < outHeight; y++) {
+        const y0 = ys.i0[y]!, y1 = ys.i1[y]!, wy = ys.w1[y]!;
+        for (let x = 0; x < outWidth; x++) {
+          const x0 = xs.i0[x]!, x1 = xs.i1[x]!, wx = xs.w1[x]!;
+          maps[q * n + y * outWidth + x] = (this.at(q, y0, x0) * (1 - wx) + this.at(q, y0, x1) * wx) * (1 - wy) + (this.at(q, y1, x0) * (1 - wx) + this.at(q, y1, x1) * wx) * wy;
+        }
+      }
+    return maps;
+  }
+}
+
+/** Label map from per-query cosine maps [Q, n] (after PAMR), as `labels` decides each pixel. */
+export function labelsFromMaps(maps: Float32Array, Q: number, queryClass: Int32Array, numClasses: number, options: SegmentationOptions = {}): Uint16Array {
+  const n = maps.length / Q;
+  const decide = pixelDecision(Q, queryClass, numClasses, options);
+  const out = new Uint16Array(n), cos = new Float64Array(Q);
+  for (let i = 0; i < n; i++) {
+    for (let q = 0; q < Q; q++) cos[q] = maps[q * n + i]!;
+    out[i] = decide(cos);
+  }
+  return applyAreaThreshold(out, numClasses, options);
+}
+
+/**
+ * One pixel: softmax over queries of logitScale · cosine, each class the max over its synonyms'
+ * probabilities, the best class; background where its probability is under probThreshold (SCLIP).
+ */
+function pixelDecision(Q: number, queryClass: Int32Array, numClasses: number, options: SegmentationOptions): (cos: Float64Array) => number {
+  const { logitScale = 40, probThreshold, areaThreshold, backgroundClass } = options;
+  if ((probThreshold !== undefined || areaThreshold !== undefined) && backgroundClass === undefined) {
+    throw new Error('probThreshold and areaThreshold need a background class');
+  }
+  const logits = new Float64Array(Q), classProb = new Float64Array(numClasses);
+  return (cos) => {
+    let max = -Infinity;
+    for (let q = 0; q < Q; q++) max = Math.max(max, (logits[q] = logitScale * cos[q]!));
+    let sum = 0;
+    for (let q = 0; q < Q; q++) sum += logits[q] = Math.exp(logits[q]! - max);
+    classProb.fill(0);
+    for (let q = 0; q < Q; q++) classProb[queryClass[q]!] = Math.max(classProb[queryClass[q]!]!, logits[q]! / sum);
+    let best = 0;
+    for (let c = 1; c < numClasses; c++) if (classProb[c]! > classProb[best]!) best = c;
+    return probThreshold !== undefined && classProb[best]! < probThreshold ? backgroundClass! : best;
+  };
+}
+
+/** Foreground classes covering less than areaThreshold of the foreground pixels become background. */
+function applyAreaThreshold(out: Uint16Array, numClasses: number, { areaThreshold, backgroundClass }: SegmentationOptions): Uint16Array {
+  if (areaThreshold === undefined) return out;
+  const area = new Float64Array(numClasses);
+  let foreground = 0;
+  for (const c of out) if (c !== backgroundClass) (area[c]!++, foreground++);
+  for (let i = 0; i < out.length; i++) if (out[i] !== backgroundClass && area[out[i]!]! < areaThreshold * foreground) out[i] = backgroundClass!;
+  return out;
 }
