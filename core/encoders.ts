@@ -42,6 +42,9 @@ export const ATTENTION_OUTPUT: Record<Attention, { output: ImageOutput; field: k
   vanilla: { output: 'patch_embeds', field: 'patchEmbeds' },
 };
 
+/** What segmentation uses unless asked otherwise (README: the eval table). */
+export const DEFAULT_ATTENTION: Attention = 'csa';
+
 export const ATTENTION_NAMES: Record<Attention, string> = { csa: 'CSA (SCLIP)', naclip: 'NACLIP', clearclip: 'ClearCLIP', vanilla: 'plain last block' };
 
 /** NACLIP's Gaussian neighbourhood width, in patches (the official default, gaussian_std = 5). */

@@ -1,6 +1,6 @@
 // One image in, an answer out: decode -> preprocess -> encode -> score. The Worker
 // serves exactly this; `npm run eval` measures exactly this.
-import { ATTENTION_OUTPUT, type Attention, type ImageTower, type OrtModule } from './encoders.js';
+import { ATTENTION_OUTPUT, DEFAULT_ATTENTION, type Attention, type ImageTower, type OrtModule } from './encoders.js';
 import { crop, normalize as normalizePixels, preprocess, resize, shortestSideSize, type RgbImage } from './image.js';
 import type { LoadedIndex } from './index-format.js';
 import { matrix, matVec, normalizeRows, type Matrix } from './linalg.js';
@@ -8,8 +8,8 @@ import { CalipGraph, type CalipProducts } from './scoring/calip-graph.js';
 import { SupportGraph, type SupportProducts } from './scoring/support-graph.js';
 import { tipxProbes } from './scoring/tipx.js';
 import { DEFAULT_PARAMS, scoreImage, type HyperParams, type ImageFeatures, type Method } from './scoring/methods.js';
-import { pamr, type PamrOptions } from './scoring/pamr.js';
-import { defaultShortSide, labelsFromMaps, SegmentationAccumulator, slidingWindows, type SegmentationOptions } from './scoring/segment.js';
+import { pamr, PAMR_DEFAULTS, type PamrOptions } from './scoring/pamr.js';
+import { defaultShortSide, labelsFromMaps, SEGMENT_PROB_THRESHOLD, SegmentationAccumulator, slidingWindows, type SegmentationOptions } from './scoring/segment.js';
 
 export type MethodChoice = Method | 'auto';
 
@@ -29,6 +29,8 @@ export interface SegmentRun {
   attention?: Attention;
   /** PAMR on the class maps at the image's size (SCLIP's recipe: 10 steps at dilations 8 and 16). */
   refine?: PamrOptions;
+  /** Filled in: the milliseconds PAMR took. */
+  timings?: { refine?: number };
   shortSide?: number;
   /** Refuse (WorkBudgetError) a size that needs more encoder passes than this. */
   maxWindows?: number;
@@ -37,6 +39,9 @@ export interface SegmentRun {
   /** Awaited between encoder calls: the Worker yields to other requests there and checks its deadline. */
   between?: () => Promise<void>;
 }
+
+/** A segmentation choice this model or index cannot serve (a last block it lacks, thresholds without a background class). */
+export class SegmentChoiceError extends Error {}
 
 /** A request whose work would exceed its budget, found before any of it is done. */
 export class WorkBudgetError extends Error {}
@@ -147,10 +152,35 @@ export class Pipeline {
     return this.encoder.info.attentions ?? ['csa', 'vanilla'];
   }
 
+  /** The class named "background" (any case), which the thresholds send unsure pixels to. */
+  get backgroundClass(): number | undefined {
+    const k = this.index.manifest.classes.findIndex((c) => c.name.toLowerCase() === 'background');
+    return k >= 0 ? k : undefined;
+  }
+
+  /**
+   * A segmentation request's choices checked against this model and index, with the defaults:
+   * CSA; SCLIP's prob_thd when the index has a background class. Throws SegmentChoiceError.
+   */
+  segmentChoices(request: { attention?: Attention; pamrSteps?: number; probThreshold?: number; areaThreshold?: number }): SegmentRun & SegmentationOptions {
+    const attention = request.attention ?? DEFAULT_ATTENTION;
+    if (!this.attentions.includes(attention)) throw new SegmentChoiceError(`model ${this.encoder.info.name} does not carry the ${attention} last block (it has ${this.attentions.join(', ')}); convert it again with this version`);
+    const background = this.backgroundClass;
+    if ((request.probThreshold !== undefined || request.areaThreshold !== undefined) && background === undefined) {
+      throw new SegmentChoiceError(`the thresholds send pixels to a class named "background", and index ${this.index.manifest.name} has none`);
+    }
+    return {
+      attention,
+      refine: request.pamrSteps ? { ...PAMR_DEFAULTS, steps: request.pamrSteps } : undefined,
+      probThreshold: request.probThreshold ?? (background === undefined ? undefined : SEGMENT_PROB_THRESHOLD),
+      areaThreshold: request.areaThreshold,
+      backgroundClass: background,
+    };
+  }
+
   /** Per-pixel classes (SCLIP slide inference) at the image's own size. */
   async segment(image: RgbImage, options: SegmentationOptions & SegmentRun & { queries?: Matrix; queryClass?: Int32Array } = {}): Promise<Uint16Array> {
-    const attention = options.attention ?? 'csa';
-    if (!this.attentions.includes(attention)) throw new WorkBudgetError(`model ${this.encoder.info.name} does not carry the ${attention} last block (it has ${this.attentions.join(', ')}); convert it again with this version`);
+    const attention = this.segmentChoices({ attention: options.attention }).attention!;
     const { imageSize: S, embedDim: D, grid, preprocess: pp } = this.encoder.info;
     const shortSide = Math.max(S, options.shortSide ?? defaultShortSide(S));
     // The working size: short side to `shortSide`, the long side at most MAX_SEGMENT_ASPECT times
@@ -178,7 +208,9 @@ export class Pipeline {
     const queryClass = options.queryClass ?? this.index.queryClass, C = this.index.manifest.counts.classes;
     if (!options.refine) return acc.labels(image.width, image.height, queryClass, C, options);
     await options.between?.();
+    const t = Date.now();
     const refined = pamr(normalizePixels(image, pp.mean, pp.std), acc.cosineMaps(image.width, image.height), image.width, image.height, options.refine);
+    if (options.timings) options.timings.refine = Date.now() - t;
     return labelsFromMaps(refined, acc.queries, queryClass, C, options);
   }
 }

@@ -4,6 +4,7 @@
 import { pngDecodeBytes, sniffFormat, type ImageFormat } from './decode.js';
 import { MAX_CLASSIFY_ASPECT, shortestSideSize } from './image.js';
 import { MAX_SEGMENT_ASPECT } from './pipeline.js';
+import { pamrBytes, type PamrOptions } from './scoring/pamr.js';
 import { defaultShortSide, slidingWindows } from './scoring/segment.js';
 
 export interface ImageHeader {
@@ -85,7 +86,7 @@ export function classifyWork(header: ImageHeader, model: ModelShape): WorkEstima
 }
 
 /** As pipeline.segment does it: the working size, its windows, per-query maps, the answer. */
-export function segmentWork(header: ImageHeader, model: ModelShape, options: { queries: number; shortSide?: number; format: SegmentFormat }): WorkEstimate {
+export function segmentWork(header: ImageHeader, model: ModelShape, options: { queries: number; shortSide?: number; format: SegmentFormat; refine?: PamrOptions }): WorkEstimate {
   const { width, height } = header, S = model.imageSize, G = model.grid;
   const shortSide = Math.max(S, options.shortSide ?? defaultShortSide(S));
   const [w0, h0] = shortestSideSize(width, height, shortSide);
@@ -99,6 +100,7 @@ export function segmentWork(header: ImageHeader, model: ModelShape, options: { q
     window: 3 * S * S * (1 + 4 + 4) + 3 * G * G * model.embedDim * 4 + options.queries * G * G * 4,
     maps: options.queries * w * h * 4 + w * h * 2,
     answer: width * height * (2 + ANSWER_BYTES_PER_PIXEL[options.format]),
+    refine: options.refine ? pamrBytes(width * height, options.queries, options.refine) : 0,
   }, passes);
 }
 

@@ -551,3 +551,33 @@ describe('offline commands answer as the Worker does', () => {
     expect(decodePng(readFileSync(join(dir, 'overlay.png'))).width).toBe(96);
   });
 });
+
+describe('segmentation variants in the Worker and offline', () => {
+  it('last block, PAMR and thresholds per request: the Worker and the CLI give the same map; a choice the index cannot serve is a 422', { timeout: 120_000 }, async () => {
+    const worker = await startWorker();
+    try {
+      await worker.publish(zeroShot, modelDir); // background | …, circle, square, …
+      const image = renderPrompt('a red star', 3, 96);
+      const file = join(tempDir('variants'), 'star.png');
+      writeFileSync(file, image);
+      for (const [query, flags] of [['', []], ['&attention=naclip&refine=pamr&steps=3', ['--attention', 'naclip', '--pamr', '--steps', '3']], ['&attention=clearclip&prob_thd=0.5&area_thd=0.2', ['--attention', 'clearclip', '--prob-thd', '0.5', '--area-thd', '0.2']], ['&attention=vanilla', ['--attention', 'vanilla']]] as const) {
+        const r = await post(worker, `/v1/segment?format=rle${query}`, image);
+        expect(r.status).toBe(200);
+        const answer = (await r.json()) as { rle: number[]; attention: string; timings_ms: { refine?: number } };
+        expect(answer.attention).toBe(flags[1] ?? 'csa');
+        if (query.includes('pamr')) expect(answer.timings_ms.refine).toBeGreaterThanOrEqual(0);
+        const out: string[] = [];
+        expect(await main(['segment', '--index', zeroShot, file, '--format', 'rle', ...flags], { out: (t) => out.push(t), err: () => {} })).toBe(0);
+        expect((JSON.parse(out[0]!) as { rle: number[] }).rle).toEqual(answer.rle);
+      }
+      const bad = await post(worker, '/v1/segment?attention=magic', image);
+      expect(bad.status).toBe(422);
+    } finally {
+      await worker.dispose();
+    }
+    // An index without a background class has nowhere to send unsure pixels.
+    const r = await post(w, '/v1/segment?prob_thd=0.2', png);
+    expect(r.status).toBe(422);
+    expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/class named "background"/);
+  });
+});

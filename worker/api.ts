@@ -1,9 +1,12 @@
 // The HTTP API's schemas: query parameters are validated with these same definitions
 // that /openapi.json publishes.
+import { ATTENTION_NAMES, ATTENTIONS, DEFAULT_ATTENTION } from '../core/encoders.js';
 import { METHODS } from '../core/scoring/methods.js';
+import { PAMR_DEFAULTS } from '../core/scoring/pamr.js';
+import { SEGMENT_PROB_THRESHOLD } from '../core/scoring/segment.js';
 import { HttpError } from './http.js';
 
-type ParamSchema = { type: 'integer'; minimum: number; maximum: number; default?: number } | { type: 'string'; enum?: readonly string[]; default?: string; pattern?: string };
+type ParamSchema = { type: 'integer' | 'number'; minimum: number; maximum: number; default?: number } | { type: 'string'; enum?: readonly string[]; default?: string; pattern?: string };
 
 export interface ParamSpec {
   name: string;
@@ -22,6 +25,11 @@ export const CLASSIFY_PARAMS: ParamSpec[] = [
 export const SEGMENT_PARAMS: ParamSpec[] = [
   { name: 'format', description: 'png: palette image of class indices at the input size; rle: run-length labels; json: labels array', schema: { type: 'string', enum: ['png', 'rle', 'json'], default: 'json' } },
   { name: 'size', description: 'short side the image is resized to before sliding windows (default 1.5 × the model input; images more elongated than 4:1 are squeezed to it); a size needing more than SEGMENT_MAX_WINDOWS encoder passes (default 64) is a 422', schema: { type: 'integer', minimum: 16, maximum: 2048 } },
+  { name: 'attention', description: `the last block's attention for the patch features: ${ATTENTIONS.map((a) => `${a} (${ATTENTION_NAMES[a]})`).join(', ')}; one the model does not carry is a 422`, schema: { type: 'string', enum: ATTENTIONS, default: DEFAULT_ATTENTION } },
+  { name: 'refine', description: 'pamr: pixel-adaptive mask refinement of the class maps at the image size (SCLIP/NACLIP recipe: dilations 8 and 16); its time is timings_ms.refine', schema: { type: 'string', enum: ['none', 'pamr'], default: 'none' } },
+  { name: 'steps', description: 'PAMR iterations', schema: { type: 'integer', minimum: 1, maximum: 20, default: PAMR_DEFAULTS.steps } },
+  { name: 'prob_thd', description: `pixels whose best class probability is under this become background (SCLIP's prob_thd; default ${SEGMENT_PROB_THRESHOLD} when the index has a class named "background", off otherwise; needs such a class)`, schema: { type: 'number', minimum: 0, maximum: 1 } },
+  { name: 'area_thd', description: 'classes covering less than this fraction of the foreground become background (SCLIP\'s area_thd; off by default; needs a "background" class)', schema: { type: 'number', minimum: 0, maximum: 1 } },
   indexParam,
 ];
 
@@ -38,14 +46,14 @@ export function readParams(url: URL, specs: ParamSpec[]): Record<string, string 
       out[name] = schema.default;
       continue;
     }
-    if (schema.type === 'integer') {
-      const n = Number(raw);
-      if (!Number.isInteger(n) || n < schema.minimum || n > schema.maximum) throw new HttpError('invalid_parameter', `${name} must be an integer from ${schema.minimum} to ${schema.maximum}`);
-      out[name] = n;
-    } else {
+    if (schema.type === 'string') {
       if (schema.enum && !schema.enum.includes(raw)) throw new HttpError('invalid_parameter', `${name} must be one of ${schema.enum.join(', ')}`);
       if (schema.pattern && !new RegExp(schema.pattern).test(raw)) throw new HttpError('invalid_parameter', `${name} must match ${schema.pattern}`);
       out[name] = raw;
+    } else {
+      const n = raw.trim() === '' ? NaN : Number(raw);
+      if (!(schema.type === 'number' ? Number.isFinite(n) : Number.isInteger(n)) || n < schema.minimum || n > schema.maximum) throw new HttpError('invalid_parameter', `${name} must be ${schema.type === 'integer' ? 'an integer' : 'a number'} from ${schema.minimum} to ${schema.maximum}`);
+      out[name] = n;
     }
   }
   return out;
@@ -81,7 +89,8 @@ const segmentationSchema = {
     legend: legendSchema,
     index: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' } } },
     model: { type: 'string' },
-    timings_ms: { type: 'object', properties: Object.fromEntries(['decode', 'segment', 'total'].map((k) => [k, { type: 'number' }])) },
+    timings_ms: { type: 'object', properties: Object.fromEntries(['decode', 'segment', 'refine', 'total'].map((k) => [k, { type: 'number' }])) },
+    attention: { type: 'string', enum: ATTENTIONS },
     labels: { type: 'array', items: { type: 'integer' }, description: 'format=json: the class index of every pixel, row by row' },
     rle: { type: 'array', items: { type: 'integer' }, description: 'format=rle: [class, run length, class, run length, …], row by row' },
   },

@@ -3,9 +3,10 @@ import { Router } from 'itty-router';
 import { decodeImage, ImageDecodeError, sniffFormat } from '../core/decode.js';
 import { labelPng, palette, runLengths } from '../core/label-map.js';
 import { WORKER_MEMORY_LIMIT } from '../core/model-info.js';
-import { tooManyWindows, WorkBudgetError } from '../core/pipeline.js';
+import { SegmentChoiceError, tooManyWindows, WorkBudgetError } from '../core/pipeline.js';
 import { ScoringError, type Method } from '../core/scoring/methods.js';
 import { defaultShortSide } from '../core/scoring/segment.js';
+import type { Attention } from '../core/encoders.js';
 import { classifyWork, describeWork, MemoryAccount, readImageHeader, segmentWork, type ImageHeader, type SegmentFormat, type WorkEstimate } from '../core/work-budget.js';
 import { CLASSES_PARAMS, CLASSIFY_PARAMS, openApi, readParams, SEGMENT_PARAMS, type ParamSpec } from './api.js';
 import { checkAuth, errorResponse, HttpError, imageFromRequest, json } from './http.js';
@@ -202,9 +203,17 @@ router.post('/v1/segment', async (request: Request, env: Env) => {
   const started = Date.now();
   const { params, name, pipeline, version } = await begin(request, env, SEGMENT_PARAMS);
   const shortSide = params.size as number | undefined, format = params.format as SegmentFormat;
+  let choices;
+  try {
+    choices = pipeline.segmentChoices({ attention: params.attention as Attention, pamrSteps: params.refine === 'pamr' ? (params.steps as number) : undefined, probThreshold: params.prob_thd as number | undefined, areaThreshold: params.area_thd as number | undefined });
+  } catch (e) {
+    if (e instanceof SegmentChoiceError) throw new HttpError('invalid_parameter', e.message);
+    throw e;
+  }
+  const { refine, attention } = choices;
   const maxWindows = Number(env.SEGMENT_MAX_WINDOWS ?? 64), S = pipeline.encoder.info.imageSize;
   const work = (header: ImageHeader) => {
-    const estimate = segmentWork(header, pipeline.encoder.info, { queries: pipeline.index.queries.rows, shortSide, format });
+    const estimate = segmentWork(header, pipeline.encoder.info, { queries: pipeline.index.queries.rows, shortSide, format, refine });
     if (estimate.passes > maxWindows) throw new HttpError('invalid_parameter', tooManyWindows(Math.max(S, shortSide ?? defaultShortSide(S)), estimate.passes, maxWindows, S).message);
     return estimate;
   };
@@ -212,9 +221,10 @@ router.post('/v1/segment', async (request: Request, env: Env) => {
   const names = pipeline.index.manifest.classes.map((c) => c.name);
   const t = Date.now();
   let labels: Uint16Array;
+  const timings: { refine?: number } = {};
   try {
     // One window per encoder call, yielding between them: classify requests in this isolate are never starved.
-    labels = await pipeline.segment(image, { shortSide, maxWindows, windowsPerPass: 1, between: deadlineFor(env, started) });
+    labels = await pipeline.segment(image, { shortSide, maxWindows, windowsPerPass: 1, between: deadlineFor(env, started), timings, ...choices });
   } catch (e) {
     release();
     if (e instanceof WorkBudgetError) throw new HttpError('invalid_parameter', e.message);
@@ -225,7 +235,7 @@ router.post('/v1/segment', async (request: Request, env: Env) => {
     const colours = palette(names);
     const legend = names.map((label, index) => ({ index, label, color: colours[index] }));
     // width/height: the label map; input: the uploaded image (larger when the Images binding shrank it).
-    const meta = { width: image.width, height: image.height, input, legend, index: { name, version }, model: pipeline.encoder.info.name, timings_ms: { decode: decodeMs, segment: segmentMs, total: Date.now() - started } };
+    const meta = { width: image.width, height: image.height, input, legend, attention, index: { name, version }, model: pipeline.encoder.info.name, timings_ms: { decode: decodeMs, segment: segmentMs, refine: timings.refine, total: Date.now() - started } };
     if (params.format === 'png') {
       if (names.length > 256) throw new HttpError('invalid_parameter', 'format=png holds at most 256 classes; use rle or json');
       const png = labelPng(labels, image.width, image.height, colours);

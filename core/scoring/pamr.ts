@@ -67,8 +67,9 @@ export function pamr(image: Float32Array, maps: Float32Array, width: number, hei
   return current;
 }
 
-/** Bytes pamr allocates for an image of n pixels and Q maps. */
+/** Bytes a refinement allocates for an image of n pixels and Q maps: the normalised image, the
+ * maps at the image size, pamr's neighbour indices and affinities, its two copies of the maps. */
 export function pamrBytes(n: number, Q: number, options: PamrOptions = PAMR_DEFAULTS): number {
   const K = NEIGHBOURS.length * options.dilations.length;
-  return 8 * K * n + 2 * 4 * Q * n;
+  return 12 * n + 8 * K * n + 3 * 4 * Q * n;
 }
