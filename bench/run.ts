@@ -4,6 +4,7 @@
 //   npm run bench -- scoring      scoring per image at ImageNet scale + support cache storage
 //   npm run bench -- tune         name-only tuner at 1,000 classes × 16 images
 //   npm run bench -- index        indexer at 1,000 classes × 16 shots from a 50,000-image pool
+//   npm run bench -- segment      segmentation latency and memory at 8, 100 and 1,000 classes
 //   npm run bench -- worker       the Worker in workerd: cold start, latency, decode, heap, load run
 //                                 (BENCH_LOAD_SECONDS, default 30)
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -31,6 +32,7 @@ import { benchIndexer } from './indexer.js';
 import { chunksOf, EngineScoring } from '../engine/engine.js';
 import { engineModules } from '../engine/node.js';
 import { benchEngine, benchModels } from './engine.js';
+import { benchSegment } from './segment.js';
 import { benchWorker } from './worker.js';
 
 const sections = process.argv.slice(2);
@@ -175,4 +177,5 @@ if (want('encoder')) await benchEncoders();
 if (want('scoring')) await benchScoring();
 if (want('tune')) await benchTune();
 if (want('index')) await benchIndexer(Number(process.env.BENCH_POOL ?? 50_000), 1000);
+if (want('segment')) await benchSegment();
 if (want('worker')) await benchWorker(Number(process.env.BENCH_LOAD_SECONDS ?? 30));

@@ -5,7 +5,7 @@ import { pngDecodeBytes, sniffFormat, type ImageFormat } from './decode.js';
 import { MAX_CLASSIFY_ASPECT, shortestSideSize } from './image.js';
 import { MAX_SEGMENT_ASPECT } from './pipeline.js';
 import { pamrBytes, type PamrOptions } from './scoring/pamr.js';
-import { defaultShortSide, slidingWindows } from './scoring/segment.js';
+import { defaultShortSide, QUERY_CHUNK, slidingWindows } from './scoring/segment.js';
 
 export interface ImageHeader {
   format: ImageFormat;
@@ -97,8 +97,10 @@ export function segmentWork(header: ImageHeader, model: ModelShape, options: { q
     resize: 3 * (w * height + w * h),
     // A window: its crop (uint8), normalised pixels and their batch copy (f32); the encoder's
     // output, its slice and normalised rows; the per-query cosines.
-    window: 3 * S * S * (1 + 4 + 4) + 3 * G * G * model.embedDim * 4 + options.queries * G * G * 4,
-    maps: options.queries * w * h * 4 + w * h * 2,
+    window: 3 * S * S * (1 + 4 + 4) + 3 * G * G * model.embedDim * 4,
+    // Each window's [Q, G²] cosines are kept; working-size maps exist QUERY_CHUNK queries at a
+    // time; the labels' online softmax holds 16 bytes per output pixel.
+    maps: passes * options.queries * G * G * 4 + Math.min(options.queries, QUERY_CHUNK) * w * h * 4 + w * h * 2 + 16 * width * height,
     answer: width * height * (2 + ANSWER_BYTES_PER_PIXEL[options.format]),
     refine: options.refine ? pamrBytes(width * height, options.queries, options.refine) : 0,
   }, passes);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { matrix, normalizeRows } from '../core/linalg.js';
 import { pamr } from '../core/scoring/pamr.js';
-import { defaultShortSide, labelsFromMaps, SegmentationAccumulator, slidingWindows } from '../core/scoring/segment.js';
+import { defaultShortSide, labelsFromMaps, QUERY_CHUNK, SegmentationAccumulator, slidingWindows } from '../core/scoring/segment.js';
 
 describe('sliding windows (mmseg slide inference)', () => {
   it('stride S/2, last window aligned to the edge', () => {
@@ -76,6 +76,20 @@ describe('class maps at the output size (the path PAMR takes)', () => {
     for (const w of slidingWindows(24, 16, S, 8)) acc.addWindow(w, patches);
     const options = { probThreshold: 0.6, backgroundClass: 2 };
     expect(labelsFromMaps(acc.cosineMaps(30, 20), 3, Int32Array.of(0, 1, 0), 3, options)).toEqual(acc.labels(30, 20, Int32Array.of(0, 1, 0), 3, options));
+  });
+
+  it(`more queries than one chunk (${QUERY_CHUNK}): the online softmax decides as the full one, thresholds included`, () => {
+    const Q = 2 * QUERY_CHUNK + 7, D = 6, G = 4, S = 16;
+    const queries = normalizeRows(matrix(Float32Array.from({ length: Q * D }, (_, i) => Math.sin(i * 0.91)), Q, D));
+    const queryClass = Int32Array.from({ length: Q }, (_, q) => 1 + (q % 20)); // 20 classes with synonyms, 0 = background
+    const acc = new SegmentationAccumulator(24, 16, S, G, queries);
+    for (const [k, w] of slidingWindows(24, 16, S, 8).entries()) acc.addWindow(w, normalizeRows(matrix(Float32Array.from({ length: G * G * D }, (_, i) => Math.cos(i * 0.37 + k)), G * G, D)));
+    const plain = acc.labels(31, 19, queryClass, 21);
+    expect(new Set(plain).size).toBeGreaterThan(2); // a real map, not one class everywhere
+    for (const options of [{}, { probThreshold: 0.5, backgroundClass: 0 }, { areaThreshold: 0.1, backgroundClass: 0 }]) {
+      const online = acc.labels(31, 19, queryClass, 21, options);
+      expect(online).toEqual(labelsFromMaps(acc.cosineMaps(31, 19), Q, queryClass, 21, options));
+    }
   });
 });
 

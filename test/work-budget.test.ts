@@ -67,8 +67,9 @@ describe('segmentation work', () => {
     const model = { imageSize: 224, grid: 14, embedDim: 512 };
     const eight = segmentWork(header, model, { queries: 8, format: 'json' });
     const thousand = segmentWork(header, model, { queries: 1000, format: 'json' });
-    // 448×336 working size: 4 bytes per class per pixel.
-    expect(thousand.parts.maps! - eight.parts.maps!).toBe(992 * 448 * 336 * 4);
+    // Each of the 6 windows keeps 4 bytes per class per patch (14 × 14); the 448×336 working-size
+    // maps exist 16 classes at a time, whatever the class count.
+    expect(thousand.parts.maps! - eight.parts.maps!).toBe(6 * 992 * 196 * 4 + (16 - 8) * 448 * 336 * 4);
     expect(segmentWork(header, model, { queries: 8, format: 'png' }).bytes).toBeLessThan(eight.bytes);
     expect(eight.passes).toBe(6); // 3 × 2 windows of 224 at stride 112
     // A 1024×1 strip is squeezed to 4:1 before windows are laid.

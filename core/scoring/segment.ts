@@ -57,9 +57,16 @@ export interface SegmentationOptions {
   backgroundClass?: number;
 }
 
-/** Accumulates per-window cosine maps over the resized image. */
+/** Queries whose working-size maps exist at one time: memory is this many maps, whatever the class count. */
+export const QUERY_CHUNK = 16;
+
+/**
+ * Per-window cosine maps over the resized image. Windows keep their [Q, G*G] cosines; the
+ * working-size maps (bilinear upsampling, averaged where windows overlap) are built
+ * QUERY_CHUNK queries at a time, so a 1,000-class index needs 16 maps of memory, not 1,000.
+ */
 export class SegmentationAccumulator {
-  private readonly sum: Float32Array;
+  private readonly windows: { window: Window; cos: Float32Array }[] = [];
   private readonly count: Uint16Array;
   readonly queries: number;
 
@@ -71,80 +78,104 @@ export class SegmentationAccumulator {
     private readonly queryEmbeds: Matrix,
   ) {
     this.queries = queryEmbeds.rows;
-    this.sum = new Float32Array(this.queries * width * height);
     this.count = new Uint16Array(width * height);
   }
 
-  /** patches: normalised CSA patch embeddings of one window [G*G,D]. */
+  /** patches: normalised patch embeddings of one window [G*G,D]. */
   addWindow(window: Window, patches: Matrix): void {
-    const G = this.grid, S = this.windowSize, Q = this.queries;
-    const cos = matMulABt(this.queryEmbeds, patches); // [Q, G*G]
-    const taps = bilinearTaps(S, G);
-    const plane = this.width * this.height;
-    for (let y = 0; y < S; y++) {
-      const y0 = taps.i0[y]!, y1 = taps.i1[y]!, wy = taps.w1[y]!;
-      const row = (window.top + y) * this.width + window.left;
-      for (let x = 0; x < S; x++) {
-        const x0 = taps.i0[x]!, x1 = taps.i1[x]!, wx = taps.w1[x]!;
-        for (let q = 0; q < Q; q++) {
-          const o = q * G * G;
-          const top = cos.data[o + y0 * G + x0]! * (1 - wx) + cos.data[o + y0 * G + x1]! * wx;
-          const bottom = cos.data[o + y1 * G + x0]! * (1 - wx) + cos.data[o + y1 * G + x1]! * wx;
-          this.sum[q * plane + row + x]! += top * (1 - wy) + bottom * wy;
-        }
-        this.count[row + x]!++;
-      }
-    }
+    this.windows.push({ window, cos: matMulABt(this.queryEmbeds, patches).data }); // [Q, G*G]
+    const S = this.windowSize;
+    for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) this.count[(window.top + y) * this.width + window.left + x]!++;
   }
 
-  /** Average of the cosine maps at working pixel (x, y) for query q. */
-  private at(q: number, y: number, x: number): number {
-    return this.sum[q * this.width * this.height + y * this.width + x]! / this.count[y * this.width + x]!;
+  /** Averaged working-size maps of queries [q0, q1), [(q1 − q0), height*width]. */
+  private maps(q0: number, q1: number): Float32Array {
+    const G = this.grid, S = this.windowSize, plane = this.width * this.height;
+    const out = new Float32Array((q1 - q0) * plane);
+    const taps = bilinearTaps(S, G);
+    for (const { window, cos } of this.windows) {
+      for (let y = 0; y < S; y++) {
+        const y0 = taps.i0[y]!, y1 = taps.i1[y]!, wy = taps.w1[y]!;
+        const row = (window.top + y) * this.width + window.left;
+        for (let x = 0; x < S; x++) {
+          const x0 = taps.i0[x]!, x1 = taps.i1[x]!, wx = taps.w1[x]!;
+          for (let q = q0; q < q1; q++) {
+            const o = q * G * G;
+            const top = cos[o + y0 * G + x0]! * (1 - wx) + cos[o + y0 * G + x1]! * wx;
+            const bottom = cos[o + y1 * G + x0]! * (1 - wx) + cos[o + y1 * G + x1]! * wx;
+            out[(q - q0) * plane + row + x]! += top * (1 - wy) + bottom * wy;
+          }
+        }
+      }
+    }
+    for (let q = 0; q < q1 - q0; q++) for (let i = 0; i < plane; i++) out[q * plane + i]! /= this.count[i]!;
+    return out;
   }
 
   private checkCovered(): void {
     for (let i = 0; i < this.width * this.height; i++) if (this.count[i] === 0) throw new Error('segmentation windows do not cover the image');
   }
 
-  /**
-   * Label map [outHeight*outWidth] of class indices, computed pixel by pixel from the working
-   * maps (bilinear, align_corners = false) without holding per-class maps at the output size.
-   * queryClass maps each query (synonym) to its class; a class scores the max over its synonyms.
-   */
-  labels(outWidth: number, outHeight: number, queryClass: Int32Array, numClasses: number, options: SegmentationOptions = {}): Uint16Array {
+  /** Calls `visit(q, its map at the output size)` for every query, chunk by chunk (bilinear, align_corners = false). */
+  private resized(outWidth: number, outHeight: number, visit: (q: number, cos: Float32Array) => void): void {
     this.checkCovered();
-    const Q = this.queries;
+    const plane = this.width * this.height;
     const xs = bilinearTaps(outWidth, this.width), ys = bilinearTaps(outHeight, this.height);
-    const decide = pixelDecision(Q, queryClass, numClasses, options);
-    const out = new Uint16Array(outWidth * outHeight);
-    const cos = new Float64Array(Q);
-    for (let y = 0; y < outHeight; y++) {
-      const y0 = ys.i0[y]!, y1 = ys.i1[y]!, wy = ys.w1[y]!;
-      for (let x = 0; x < outWidth; x++) {
-        const x0 = xs.i0[x]!, x1 = xs.i1[x]!, wx = xs.w1[x]!;
-        for (let q = 0; q < Q; q++) cos[q] = (this.at(q, y0, x0) * (1 - wx) + this.at(q, y0, x1) * wx) * (1 - wy) + (this.at(q, y1, x0) * (1 - wx) + this.at(q, y1, x1) * wx) * wy;
-        out[y * outWidth + x] = decide(cos);
+    const cos = new Float32Array(outWidth * outHeight);
+    for (let q0 = 0; q0 < this.queries; q0 += QUERY_CHUNK) {
+      const q1 = Math.min(this.queries, q0 + QUERY_CHUNK), maps = this.maps(q0, q1);
+      for (let q = q0; q < q1; q++) {
+        const m = maps.subarray((q - q0) * plane, (q - q0 + 1) * plane);
+        for (let y = 0; y < outHeight; y++) {
+          const r0 = ys.i0[y]! * this.width, r1 = ys.i1[y]! * this.width, wy = ys.w1[y]!;
+          for (let x = 0; x < outWidth; x++) {
+            const x0 = xs.i0[x]!, x1 = xs.i1[x]!, wx = xs.w1[x]!;
+            cos[y * outWidth + x] = (m[r0 + x0]! * (1 - wx) + m[r0 + x1]! * wx) * (1 - wy) + (m[r1 + x0]! * (1 - wx) + m[r1 + x1]! * wx) * wy;
+          }
+        }
+        visit(q, cos);
       }
     }
+  }
+
+  /**
+   * Label map [outHeight*outWidth] of class indices, without per-class maps at the output size:
+   * an online softmax per pixel (running max logit, rescaled sum, best query). The best class is
+   * the best query's (a class scores the max over its synonyms' probabilities, which share one
+   * denominator), and its probability is 1 / sum, for the threshold.
+   */
+  labels(outWidth: number, outHeight: number, queryClass: Int32Array, numClasses: number, options: SegmentationOptions = {}): Uint16Array {
+    const { logitScale = 40, probThreshold, backgroundClass } = checkThresholds(options);
+    const n = outWidth * outHeight;
+    const max = new Float32Array(n).fill(-Infinity), sum = new Float64Array(n), best = new Int32Array(n);
+    this.resized(outWidth, outHeight, (q, cos) => {
+      for (let i = 0; i < n; i++) {
+        const l = logitScale * cos[i]!;
+        if (l > max[i]! || (l === max[i] && queryClass[q]! < queryClass[best[i]!]!)) {
+          sum[i] = sum[i]! * Math.exp(max[i]! - l) + 1;
+          max[i] = l;
+          best[i] = q;
+        } else sum[i]! += Math.exp(l - max[i]!);
+      }
+    });
+    const out = new Uint16Array(n);
+    for (let i = 0; i < n; i++) out[i] = probThreshold !== undefined && 1 / sum[i]! < probThreshold ? backgroundClass! : queryClass[best[i]!]!;
     return applyAreaThreshold(out, numClasses, options);
   }
 
   /** The averaged cosine maps resized to the output size, [Q, outHeight*outWidth] (for PAMR). */
   cosineMaps(outWidth: number, outHeight: number): Float32Array {
-    this.checkCovered();
-    const Q = this.queries, n = outWidth * outHeight;
-    const xs = bilinearTaps(outWidth, this.width), ys = bilinearTaps(outHeight, this.height);
-    const maps = new Float32Array(Q * n);
-    for (let q = 0; q < Q; q++)
-      for (let y = 0; y < outHeight; y++) {
-        const y0 = ys.i0[y]!, y1 = ys.i1[y]!, wy = ys.w1[y]!;
-        for (let x = 0; x < outWidth; x++) {
-          const x0 = xs.i0[x]!, x1 = xs.i1[x]!, wx = xs.w1[x]!;
-          maps[q * n + y * outWidth + x] = (this.at(q, y0, x0) * (1 - wx) + this.at(q, y0, x1) * wx) * (1 - wy) + (this.at(q, y1, x0) * (1 - wx) + this.at(q, y1, x1) * wx) * wy;
-        }
-      }
-    return maps;
+    const n = outWidth * outHeight, out = new Float32Array(this.queries * n);
+    this.resized(outWidth, outHeight, (q, cos) => out.set(cos, q * n));
+    return out;
   }
+}
+
+function checkThresholds(options: SegmentationOptions): SegmentationOptions {
+  if ((options.probThreshold !== undefined || options.areaThreshold !== undefined) && options.backgroundClass === undefined) {
+    throw new Error('probThreshold and areaThreshold need a background class');
+  }
+  return options;
 }
 
 /** Label map from per-query cosine maps [Q, n] (after PAMR), as `labels` decides each pixel. */
@@ -164,10 +195,7 @@ export function labelsFromMaps(maps: Float32Array, Q: number, queryClass: Int32A
  * probabilities, the best class; background where its probability is under probThreshold (SCLIP).
  */
 function pixelDecision(Q: number, queryClass: Int32Array, numClasses: number, options: SegmentationOptions): (cos: Float64Array) => number {
-  const { logitScale = 40, probThreshold, areaThreshold, backgroundClass } = options;
-  if ((probThreshold !== undefined || areaThreshold !== undefined) && backgroundClass === undefined) {
-    throw new Error('probThreshold and areaThreshold need a background class');
-  }
+  const { logitScale = 40, probThreshold, backgroundClass } = checkThresholds(options);
   const logits = new Float64Array(Q), classProb = new Float64Array(numClasses);
   return (cos) => {
     let max = -Infinity;
