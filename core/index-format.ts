@@ -3,7 +3,7 @@
 import { fromFloat16 } from './compact.js';
 import type { Matrix } from './linalg.js';
 import type { CalipParams } from './scoring/calip.js';
-import type { HyperParams } from './scoring/methods.js';
+import { METHODS, type HyperParams, type Method } from './scoring/methods.js';
 import { classBalanceWeights, type SupportSet, type TipxParams } from './scoring/tipx.js';
 
 export const INDEX_FORMAT = 'nameonly-index';
@@ -56,9 +56,18 @@ export interface IndexManifest {
     source: 'leave-one-out' | 'defaults';
     params: { calip: CalipParams; tipx: TipxParams; combined: HyperParams };
     looAccuracy?: { clip: number; calip: number; tipx: number; combined: number; queries: number };
+    /** Fitted on the support set (indexer/calibrate.ts); absent without one: scores stay raw softmax. */
+    calibration?: IndexCalibration;
   };
   data: { file: typeof DATA_FILE; byteLength: number; sha256: string };
 }
+
+/**
+ * Per method: the temperature of calibrated probabilities, the leave-one-out NLL before and after,
+ * and the "none of these" threshold on the calibrated top probability with its leave-one-out
+ * rates (in-class answers kept, images of no class rejected).
+ */
+export type IndexCalibration = Record<Method, { temperature: number; nllBefore: number; nllAfter: number; rejectBelow: number; keptInClass: number; rejectedOutOfClass: number }>;
 
 export class IndexFormatError extends Error {}
 
@@ -104,6 +113,10 @@ export function parseIndexManifest(value: unknown, dataLength: number | null = n
     if (m.support.sources.length !== M) fail('support.sources does not list every support image');
   }
   if (!m.hyperparameters?.params?.combined) fail('hyperparameters are missing');
+  const calibration = m.hyperparameters.calibration;
+  if (calibration !== undefined && !METHODS.every((k) => calibration[k]?.temperature > 0 && Number.isFinite(calibration[k].temperature) && calibration[k].rejectBelow >= 0 && calibration[k].rejectBelow <= 1)) {
+    fail('hyperparameters.calibration needs a positive temperature and a rejectBelow in [0, 1] for every method');
+  }
   if (!m.data || m.data.file !== DATA_FILE || !/^[0-9a-f]{64}$/.test(m.data.sha256)) fail('data file reference is missing');
   if (dataLength !== null && m.data.byteLength !== dataLength) fail(`${DATA_FILE} is ${dataLength} bytes, the manifest says ${m.data.byteLength}`);
   return m;

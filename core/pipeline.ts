@@ -7,7 +7,8 @@ import { matrix, matVec, normalizeRows, type Matrix } from './linalg.js';
 import { CalipGraph, type CalipProducts } from './scoring/calip-graph.js';
 import { SupportGraph, type SupportProducts } from './scoring/support-graph.js';
 import { tipxProbes } from './scoring/tipx.js';
-import { DEFAULT_PARAMS, scoreImage, type HyperParams, type ImageFeatures, type Method } from './scoring/methods.js';
+import { calibratedProbabilities } from './scoring/calibration.js';
+import { METHODS, methodParams, scoreImage, type HyperParams, type ImageFeatures, type Method } from './scoring/methods.js';
 import { pamr, PAMR_DEFAULTS, type PamrOptions } from './scoring/pamr.js';
 import { defaultShortSide, labelsFromMaps, SEGMENT_PROB_THRESHOLD, SegmentationAccumulator, slidingWindows, type SegmentationOptions } from './scoring/segment.js';
 
@@ -15,9 +16,30 @@ export type MethodChoice = Method | 'auto';
 
 export interface LabelScore {
   label: string;
-  /** Softmax probability over all classes. */
+  /** Probability over all classes: softmax(logits / T), T the index's temperature for the method. */
   score: number;
   logit: number;
+}
+
+/** reject=: auto, off, or a probability. */
+export const REJECT_PATTERN = '^(auto|off|0(\\.[0-9]+)?|1(\\.0*)?|\\.[0-9]+)$';
+
+/** reject=auto|off|<probability> as text (API, CLI) to rank's option. */
+export function rejectOption(text: string): 'auto' | 'off' | number {
+  return text === 'auto' || text === 'off' ? text : Number(text);
+}
+
+/** The answer when no class is likely enough. */
+export const NONE_OF_THESE = 'none of these';
+
+export interface Ranked {
+  /** The top label, or "none of these". */
+  answer: string;
+  labels: LabelScore[];
+  /** Whether the scores are calibrated (an index with a support set). */
+  calibrated: boolean;
+  /** The threshold applied to the top score, or null. */
+  rejectBelow: number | null;
 }
 
 /** Segmentation squeezes images more elongated than this (the whole image stays in view). */
@@ -65,18 +87,35 @@ export class Pipeline {
     }
   }
 
-  /** `auto`: combined when the index has a support set, CALIP otherwise. */
+  /**
+   * `auto`: the method with the best leave-one-out accuracy on the support set, ties to the simpler
+   * (clip, calip, tipx, combined, in that order); CALIP without a support set.
+   */
   resolveMethod(method: MethodChoice): Method {
-    if (method === 'auto') return this.index.support ? 'combined' : 'calip';
-    return method;
+    if (method !== 'auto') return method;
+    const loo = this.index.manifest.hyperparameters.looAccuracy;
+    if (!this.index.support || !loo) return 'calip';
+    return METHODS.reduce((best, m) => (loo[m] > loo[best] + 1e-12 ? m : best), 'clip' as Method);
+  }
+
+  /**
+   * The top k labels with calibrated probabilities (the index's temperature for the method; raw
+   * softmax without a support set to calibrate on), and whether the answer is "none of these":
+   * the top probability under the threshold (`auto`: the index's, from its support set).
+   */
+  rank(logits: Float32Array, method: Method, k: number, reject: 'auto' | 'off' | number = 'auto'): Ranked {
+    const calibration = this.index.manifest.hyperparameters.calibration?.[method];
+    const probabilities = calibratedProbabilities(logits, calibration?.temperature ?? 1);
+    const labels = Array.from(logits, (logit, c) => ({ label: this.index.manifest.classes[c]!.name, score: probabilities[c]!, logit }))
+      .sort((a, b) => b.logit - a.logit)
+      .slice(0, k);
+    const threshold = reject === 'off' ? undefined : reject === 'auto' ? calibration?.rejectBelow : reject;
+    const rejected = threshold !== undefined && labels[0]!.score < threshold;
+    return { answer: rejected ? NONE_OF_THESE : labels[0]!.label, labels, calibrated: Boolean(calibration), rejectBelow: threshold ?? null };
   }
 
   params(method: Method): HyperParams {
-    const p = this.index.manifest.hyperparameters.params;
-    if (method === 'calip') return { ...DEFAULT_PARAMS, ...p.calip, alpha: 0, gamma: 0 };
-    if (method === 'tipx') return { ...DEFAULT_PARAMS, ...p.tipx };
-    if (method === 'combined') return p.combined;
-    return DEFAULT_PARAMS;
+    return methodParams(method, this.index.manifest.hyperparameters.params);
   }
 
   /** Normalised image and patch embeddings of a batch of images. */
@@ -138,6 +177,7 @@ export class Pipeline {
     return scoreImage(method, features, W, this.index.support, params, { calip, supportProducts });
   }
 
+  /** The top k labels, softmax scores uncalibrated (as rank with calibration off). */
   topK(logits: Float32Array, k: number): LabelScore[] {
     const max = Math.max(...logits);
     const exp = Array.from(logits, (v) => Math.exp(v - max));

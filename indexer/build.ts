@@ -9,9 +9,11 @@ import type { IndexClass, IndexManifest, SupportSource } from '../core/index-for
 import { matrix, normalizeRows, type Matrix } from '../core/linalg.js';
 
 import { fillTemplate, textClassifier } from '../core/scoring/classifier.js';
-import { DEFAULT_PARAMS } from '../core/scoring/methods.js';
+import { DEFAULT_PARAMS, METHODS } from '../core/scoring/methods.js';
 import { prepareSupport } from '../core/scoring/tipx.js';
 import { tuneHyperparameters } from '../core/scoring/tune.js';
+import { calibrate } from './calibrate.js';
+import { outOfClassProbes } from './probes.js';
 import IMAGENET from '../core/assets/imagenet-prompts.json' with { type: 'json' };
 import { Embedder, type Device, type ImageRuntimeChoice } from './embedder.js';
 import { EmbeddingCache } from './embedding-cache.js';
@@ -226,10 +228,17 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
       support = { features: embedded.features, labels, logNorm: prepared.logNorm };
       manifestSupport = { sources: embedded.kept.map((k) => ({ ...k.source, label: k.label })), perClass, requestedPerClass: o.shots };
       const strip = <T extends { looAccuracy: number }>({ looAccuracy: _, ...rest }: T) => rest;
+      const params = { calip: { beta2: tuned.calip.beta2, beta3: tuned.calip.beta3 }, tipx: strip(tuned.tipx), combined: strip(tuned.combined) };
+      const calibration = await timed('calibration', async () => {
+        const probes = await embedder.embedImages(outOfClassProbes(embedder.info.imageSize), true);
+        return calibrate(tuned, W, prepared, params, probes);
+      });
+      o.log(`calibration (leave-one-out NLL, before → after): ${METHODS.map((m) => `${m} T=${calibration[m].temperature.toFixed(3)} ${calibration[m].nllBefore.toFixed(2)} → ${calibration[m].nllAfter.toFixed(2)}`).join(', ')}`);
       hyperparameters = {
         source: 'leave-one-out',
-        params: { calip: { beta2: tuned.calip.beta2, beta3: tuned.calip.beta3 }, tipx: strip(tuned.tipx), combined: strip(tuned.combined) },
+        params,
         looAccuracy: { clip: tuned.clip.looAccuracy, calip: tuned.calip.looAccuracy, tipx: tuned.tipx.looAccuracy, combined: tuned.combined.looAccuracy, queries: tuned.queries },
+        calibration,
       };
     }
 

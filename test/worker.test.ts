@@ -71,13 +71,23 @@ beforeAll(async () => {
 afterAll(async () => w?.dispose());
 
 describe('Worker routes', () => {
-  it('classify: PNG and JPEG bodies, multipart, top_k, method auto = combined with a support set', async () => {
+  it('classify: PNG and JPEG bodies, multipart, top_k, method auto = the best leave-one-out method, calibrated scores, "none of these"', async () => {
+    const manifest = JSON.parse(readFileSync(join(withSupport, 'manifest.json'), 'utf8'));
+    const loo = manifest.hyperparameters.looAccuracy as Record<string, number>;
+    const best = ['clip', 'calip', 'tipx', 'combined'].reduce((b, m) => (loo[m]! > loo[b]! + 1e-12 ? m : b), 'clip');
     for (const [body, type] of [[png, 'image/png'], [jpg, 'image/jpeg']] as const) {
       const r = await post(w, '/v1/classify?top_k=3', body, type);
       expect(r.status).toBe(200);
-      const j = (await r.json()) as { labels: { label: string; score: number }[]; method: string; timings_ms: Record<string, number>; index: { name: string } };
+      const j = (await r.json()) as { answer: string; labels: { label: string; score: number }[]; method: string; calibrated: boolean; reject_below: number; timings_ms: Record<string, number>; index: { name: string } };
       expect(j.labels).toHaveLength(3);
-      expect(j.method).toBe('combined');
+      expect(j.method).toBe(best);
+      expect(j.calibrated).toBe(true);
+      expect(j.reject_below).toBe(manifest.hyperparameters.calibration[best].rejectBelow);
+      expect(j.answer).toBe(j.labels[0]!.score < j.reject_below ? 'none of these' : j.labels[0]!.label);
+      // Every answer can be "none of these", its guesses still listed; and never, with reject=off.
+      const none = (await (await post(w, '/v1/classify?top_k=3&reject=1', body, type)).json()) as { answer: string; labels: unknown[] };
+      expect([none.answer, none.labels.length]).toEqual(['none of these', 3]);
+      expect(((await (await post(w, '/v1/classify?reject=off', body, type)).json()) as { answer: string }).answer).not.toBe('none of these');
       expect(j.index.name).toBe('tiny');
       expect(j.labels[0]!.score).toBeGreaterThanOrEqual(j.labels[1]!.score);
       for (const k of ['decode', 'preprocess', 'encode', 'score', 'total']) expect(typeof j.timings_ms[k]).toBe('number');
@@ -167,6 +177,7 @@ describe('Worker errors: one JSON shape, the right status, never a 500 for bad i
     ['bad top_k', () => post(w, '/v1/classify?top_k=0', png), 422, 'invalid_parameter'],
     ['unknown parameter', () => post(w, '/v1/classify?topk=3', png), 422, 'invalid_parameter'],
     ['bad method', () => post(w, '/v1/classify?method=magic', png), 422, 'invalid_parameter'],
+    ['bad reject', () => post(w, '/v1/classify?reject=1.5', png), 422, 'invalid_parameter'],
     ['bad format', () => post(w, '/v1/segment?format=gif', png), 422, 'invalid_parameter'],
     ['segment size over the window budget', () => post(w, '/v1/segment?size=2048', png), 422, 'invalid_parameter'],
     ['unpublished index', () => post(w, '/v1/classify?index=nope', png), 503, 'unavailable'],

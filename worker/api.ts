@@ -1,6 +1,7 @@
 // The HTTP API's schemas: query parameters are validated with these same definitions
 // that /openapi.json publishes.
 import { ATTENTION_NAMES, ATTENTIONS, DEFAULT_ATTENTION } from '../core/encoders.js';
+import { REJECT_PATTERN } from '../core/pipeline.js';
 import { METHODS } from '../core/scoring/methods.js';
 import { PAMR_DEFAULTS } from '../core/scoring/pamr.js';
 import { SEGMENT_PROB_THRESHOLD } from '../core/scoring/segment.js';
@@ -18,7 +19,8 @@ const indexParam: ParamSpec = { name: 'index', description: 'index name (default
 
 export const CLASSIFY_PARAMS: ParamSpec[] = [
   { name: 'top_k', description: 'labels to return', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 5 } },
-  { name: 'method', description: 'auto = combined when the index has a support set, CALIP otherwise', schema: { type: 'string', enum: ['auto', ...METHODS], default: 'auto' } },
+  { name: 'method', description: 'auto = the method with the best leave-one-out accuracy on the index\'s support set (ties to the simpler), CALIP without one', schema: { type: 'string', enum: ['auto', ...METHODS], default: 'auto' } },
+  { name: 'reject', description: 'answer "none of these" when the top calibrated probability is under a threshold: auto = the index\'s (fitted on its support set and images of no class; none without a support set), off, or a number in [0, 1]', schema: { type: 'string', pattern: REJECT_PATTERN, default: 'auto' } },
   indexParam,
 ];
 
@@ -67,9 +69,12 @@ const errorSchema = {
 
 const labelsSchema = {
   type: 'object',
-  required: ['labels', 'method', 'index', 'model', 'timings_ms'],
+  required: ['answer', 'labels', 'method', 'calibrated', 'reject_below', 'index', 'model', 'timings_ms'],
   properties: {
-    labels: { type: 'array', items: { type: 'object', required: ['label', 'score', 'logit'], properties: { label: { type: 'string' }, score: { type: 'number', description: 'softmax probability' }, logit: { type: 'number' } } } },
+    answer: { type: 'string', description: 'the top label, or "none of these" when its probability is under reject_below' },
+    labels: { type: 'array', items: { type: 'object', required: ['label', 'score', 'logit'], properties: { label: { type: 'string' }, score: { type: 'number', description: 'probability: softmax(logits / T), T the index\'s temperature for the method when calibrated' }, logit: { type: 'number' } } } },
+    calibrated: { type: 'boolean', description: 'false for an index without a support set (nothing to calibrate on): raw softmax' },
+    reject_below: { type: ['number', 'null'] },
     method: { type: 'string', enum: METHODS },
     index: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' } } },
     model: { type: 'string' },

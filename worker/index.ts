@@ -3,7 +3,7 @@ import { Router } from 'itty-router';
 import { decodeImage, ImageDecodeError, sniffFormat } from '../core/decode.js';
 import { labelPng, palette, runLengths } from '../core/label-map.js';
 import { WORKER_MEMORY_LIMIT } from '../core/model-info.js';
-import { SegmentChoiceError, tooManyWindows, WorkBudgetError } from '../core/pipeline.js';
+import { rejectOption, SegmentChoiceError, tooManyWindows, WorkBudgetError, type Ranked } from '../core/pipeline.js';
 import { ScoringError, type Method } from '../core/scoring/methods.js';
 import { defaultShortSide } from '../core/scoring/segment.js';
 import type { Attention } from '../core/encoders.js';
@@ -182,13 +182,13 @@ router.post('/v1/classify', async (request: Request, env: Env) => {
   const { params, name, pipeline, version } = await begin(request, env, CLASSIFY_PARAMS);
   const { image, decodeMs, release } = await decoded(request, env, (header) => classifyWork(header, pipeline.encoder.info), 'send a smaller image');
   const timings: { preprocess?: number; encode?: number } = {};
-  let labels, method: Method, score: number;
+  let ranked: Ranked, method: Method, score: number;
   try {
     await deadlineFor(env, started)();
     const [features] = await pipeline.features([image], timings);
     const t = Date.now();
     method = pipeline.resolveMethod(params.method as Method | 'auto');
-    labels = pipeline.topK(await pipeline.score(features!, method), params.top_k as number);
+    ranked = pipeline.rank(await pipeline.score(features!, method), method, params.top_k as number, rejectOption(params.reject as string));
     score = Date.now() - t;
   } catch (e) {
     if (e instanceof ScoringError) throw new HttpError('invalid_parameter', `${e.message}: index ${name} has no support set`);
@@ -196,7 +196,7 @@ router.post('/v1/classify', async (request: Request, env: Env) => {
   } finally {
     release();
   }
-  return json({ labels, method, index: { name, version }, model: pipeline.encoder.info.name, timings_ms: { decode: decodeMs, preprocess: timings.preprocess, encode: timings.encode, score, total: Date.now() - started } });
+  return json({ answer: ranked.answer, labels: ranked.labels, method, calibrated: ranked.calibrated, reject_below: ranked.rejectBelow, index: { name, version }, model: pipeline.encoder.info.name, timings_ms: { decode: decodeMs, preprocess: timings.preprocess, encode: timings.encode, score, total: Date.now() - started } });
 });
 
 router.post('/v1/segment', async (request: Request, env: Env) => {

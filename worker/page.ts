@@ -22,7 +22,7 @@ export const PAGE_HTML = `<!doctype html>
  <label>method <select id="method"><option>auto</option><option>clip</option><option>calip</option><option>tipx</option><option>combined</option></select></label></p>
 <div class="row">
  <div class="stack"><img id="preview" alt=""><img id="overlay" alt=""></div>
- <div><table id="labels"></table><div id="legend"></div><p id="timings"><small></small></p><p id="error" class="err"></p></div>
+ <div><p id="answer"></p><table id="labels"></table><div id="legend"></div><p id="timings"><small></small></p><p id="error" class="err"></p></div>
 </div>
 <script>
 const $ = (id) => document.getElementById(id);
@@ -37,7 +37,13 @@ async function run(file) {
   const method = $('method').value;
   const c = await fetch('/v1/classify?top_k=5&method=' + method, { method: 'POST', body: file, headers: { ...headers(), 'content-type': file.type || 'application/octet-stream' } });
   const body = await c.json();
-  if (!c.ok) { $('error').textContent = body.error.code + ': ' + body.error.message; return; }
+  if (!c.ok) {
+    // An error clears the previous answer: what is shown is always this image's.
+    for (const id of ['answer', 'labels', 'legend', 'timings']) $(id).innerHTML = '';
+    $('error').textContent = body.error.code + ': ' + body.error.message;
+    return;
+  }
+  $('answer').innerHTML = (body.answer === 'none of these' ? '<b>none of these</b> (top guesses below)' : '<b>' + body.answer + '</b>') + ' <small>' + (body.calibrated ? 'calibrated probabilities' : 'raw softmax: no support set to calibrate on') + '</small>';
   $('labels').innerHTML = body.labels.map((l) => '<tr class="label"><td>' + l.label + '</td><td style="width:200px"><div class="bar" style="width:' + Math.max(1, 200 * l.score).toFixed(0) + 'px"></div></td><td class="score">' + (100 * l.score).toFixed(1) + ' %</td></tr>').join('');
   const t = body.timings_ms;
   $('timings').innerHTML = '<small>' + body.method + ' · decode ' + t.decode + ' ms · preprocess ' + t.preprocess + ' ms · encode ' + t.encode + ' ms · score ' + t.score + ' ms · total ' + t.total + ' ms</small>';

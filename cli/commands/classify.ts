@@ -1,4 +1,5 @@
 import { Progress } from '../../indexer/progress.js';
+import { NONE_OF_THESE, REJECT_PATTERN, rejectOption } from '../../core/pipeline.js';
 import type { Method } from '../../core/scoring/methods.js';
 import { parse, positiveInt, UsageError, type Command } from '../args.js';
 import { imageFiles, openIndex, readImage } from '../offline.js';
@@ -15,15 +16,20 @@ export const classify: Command = {
   name: 'classify',
   summary: 'classify images offline with an index (the Worker’s pipeline, no server)',
   usage: `nameonly classify --index <index-dir> [--model <model-dir>] [--method auto|clip|calip|tipx|combined]
-                  [--top-k 5] [--format json|table] <image|folder>...
+                  [--top-k 5] [--reject auto|off|p] [--format json|table] <image|folder>...
 
 Every image (folders recursively; JPEG and PNG) gets one line: JSON
-{"file","labels":[{"label","score","logit"}],"method","timings_ms"} or, with --format table, a
-line for people. The model is the one the index was built with (its folder is recorded in the
+{"file","answer","labels":[{"label","score","logit"}],"method","calibrated","reject_below","timings_ms"}
+or, with --format table, a line for people. Scores are calibrated probabilities (the index's
+temperature for the method, fitted on its support set); "answer" is "none of these" when the top
+one is under --reject (auto: the index's threshold; off; or a probability). auto for --method
+is the method with the best leave-one-out accuracy on the support set. The model is the one the index was built with (its folder is recorded in the
 index); --model only when it has moved. An image that cannot be decoded is reported on its line
 ({"file","error"}) and the run goes on; the exit code is then 1.`,
   async run(argv, io) {
-    const { values, positionals } = parse(argv, { index: { type: 'string' }, model: { type: 'string' }, method: { type: 'string' }, 'top-k': { type: 'string' }, format: { type: 'string' } }, true);
+    const { values, positionals } = parse(argv, { index: { type: 'string' }, model: { type: 'string' }, method: { type: 'string' }, 'top-k': { type: 'string' }, format: { type: 'string' }, reject: { type: 'string' } }, true);
+    const reject = values.reject ?? 'auto';
+    if (!new RegExp(REJECT_PATTERN).test(reject)) throw new UsageError('--reject must be auto, off or a probability from 0 to 1');
     if (!values.index) throw new UsageError('--index is required');
     if (positionals.length === 0) throw new UsageError('give at least one image or folder');
     const format = values.format ?? 'json';
@@ -46,9 +52,13 @@ index); --model only when it has moved. An image that cannot be decoded is repor
         const timings: { preprocess?: number; encode?: number } = {};
         const [features] = await pipeline.features([read.image], timings);
         const t = Date.now();
-        const labels = pipeline.topK(await pipeline.score(features!, resolved), topK);
+        const ranked = pipeline.rank(await pipeline.score(features!, resolved), resolved, topK, rejectOption(reject));
         const timingsMs = { ...timings, score: Date.now() - t, total: Date.now() - started };
-        io.out(format === 'json' ? JSON.stringify({ file, labels, method: resolved, timings_ms: timingsMs }) : `${file}\t${labels.map((l) => `${l.label} ${(100 * l.score).toFixed(1)}%`).join('  ')}`);
+        io.out(
+          format === 'json'
+            ? JSON.stringify({ file, answer: ranked.answer, labels: ranked.labels, method: resolved, calibrated: ranked.calibrated, reject_below: ranked.rejectBelow, timings_ms: timingsMs })
+            : `${file}\t${ranked.answer === NONE_OF_THESE ? 'none of these — ' : ''}${ranked.labels.map((l) => `${l.label} ${(100 * l.score).toFixed(1)}%`).join('  ')}`,
+        );
       }
       progress?.tick();
     }

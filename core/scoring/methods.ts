@@ -29,6 +29,14 @@ export interface Precomputed {
   supportProducts?: Float32Array;
 }
 
+/** The parameters each method scores with, from an index's chosen ones. */
+export function methodParams(method: Method, chosen: { calip: CalipParams; tipx: TipxParams; combined: HyperParams }): HyperParams {
+  if (method === 'calip') return { ...DEFAULT_PARAMS, ...chosen.calip, alpha: 0, gamma: 0 };
+  if (method === 'tipx') return { ...DEFAULT_PARAMS, ...chosen.tipx };
+  if (method === 'combined') return chosen.combined;
+  return DEFAULT_PARAMS;
+}
+
 export function scoreImage(method: Method, image: ImageFeatures, W: Matrix, support: SupportSet | null, params: HyperParams, precomputed: Precomputed = {}): Float32Array {
   const needsPatches = method === 'calip' || method === 'combined';
   const needsSupport = method === 'tipx' || method === 'combined';

@@ -7,7 +7,7 @@
 // indexer may replace with a native one.
 import { argmax, matMulABt, transpose, type Matrix } from '../linalg.js';
 import { CALIP_DEFAULTS, calipTerms, type CalipParams } from './calip.js';
-import { type HyperParams, type ImageFeatures } from './methods.js';
+import { METHODS, type HyperParams, type ImageFeatures, type Method } from './methods.js';
 import { SIGNATURE_TEMPERATURE, tipxAffinities, tipxTerms, type SupportSet, type TipxParams } from './tipx.js';
 import { LOGIT_SCALE } from './zeroshot.js';
 
@@ -38,6 +38,9 @@ export interface TuneResult {
   calip: CalipParams & { looAccuracy: number; tuned: boolean };
   tipx: TipxParams & { looAccuracy: number };
   combined: HyperParams & { looAccuracy: number };
+  /** Every method's leave-one-out logits at its chosen parameters, and the queries' labels (for calibration). */
+  looLogits: Record<Method, Float32Array[]>;
+  looLabels: number[];
 }
 
 /** Deterministic stratified subset: round-robin over classes in support order. */
@@ -120,13 +123,31 @@ export async function tuneHyperparameters(W: Matrix, support: SupportSet, option
     return q;
   });
   const r = searchGrids(terms, support);
+  const chosen: Record<Method, HyperParams> = {
+    clip: { ...REFERENCE, beta2: 0, beta3: 0, alpha: 0, gamma: 0 },
+    calip: { ...REFERENCE, beta2: r.calip.beta2, beta3: r.calip.beta3, alpha: 0, gamma: 0 },
+    tipx: { ...REFERENCE, beta2: 0, beta3: 0, alpha: r.tipx.alpha, beta: r.tipx.beta, gamma: r.tipx.gamma },
+    combined: r.combined,
+  };
+  const looLogits = Object.fromEntries(METHODS.map((m) => [m, terms.map((q) => termLogits(q, support, m, chosen[m]))])) as Record<Method, Float32Array[]>;
   return {
+    looLogits,
+    looLabels: terms.map((q) => q.label),
     queries: Q,
     clip: { looAccuracy: r.clip.accuracy },
     calip: { beta2: r.calip.beta2, beta3: r.calip.beta3, looAccuracy: r.calip.accuracy, tuned: r.calip.tuned },
     tipx: { alpha: r.tipx.alpha, beta: r.tipx.beta, gamma: r.tipx.gamma, looAccuracy: r.tipx.accuracy },
     combined: { beta2: r.combined.beta2, beta3: r.combined.beta3, alpha: r.combined.alpha, beta: r.combined.beta, gamma: r.combined.gamma, looAccuracy: r.combined.accuracy },
   };
+}
+
+/** One query's logits under `method` with `params`, from its terms (its own support image left out). */
+export function termLogits(q: QueryTerms, support: SupportSet, method: Method, params: HyperParams): Float32Array {
+  const withCalip = (method === 'calip' || method === 'combined') && q.calipX && q.calipZ;
+  const base = withCalip ? q.clip.map((v, c) => v + params.beta2 * q.calipX![c]! + params.beta3 * q.calipZ![c]!) : q.clip;
+  if (method === 'clip' || method === 'calip') return base;
+  const t = tipxTerms(q.affinity, q.kl, support, params.beta, q.skip);
+  return base.map((v, c) => v + params.alpha * t.cache[c]! + params.gamma * t.signature[c]!);
 }
 
 /** What the grid search needs of one labelled query image. */

@@ -1,0 +1,82 @@
+// Scores a person can trust, from the support set alone (beyond the papers). Temperature
+// scaling (Guo et al., ICML 2017): one temperature T per method, fitted by minimising the
+// negative log-likelihood of softmax(logits / T) over the support set's leave-one-out logits.
+// "None of these": a threshold on the calibrated top probability, set between the support
+// set's leave-one-out scores (in-class) and those of images of no class.
+
+/** Mean negative log-likelihood of the labels under softmax(logits / T). */
+export function meanNll(logits: Float32Array[], labels: ArrayLike<number>, temperature: number): number {
+  let total = 0;
+  logits.forEach((row, i) => {
+    let max = -Infinity;
+    for (const v of row) max = Math.max(max, v / temperature);
+    let sum = 0;
+    for (const v of row) sum += Math.exp(v / temperature - max);
+    total += max + Math.log(sum) - row[labels[i]!]! / temperature;
+  });
+  return total / logits.length;
+}
+
+/**
+ * The temperature minimising meanNll. The NLL is convex in 1/T, so a golden-section search over
+ * 1/T in [1e-3, 50] finds it; T = 1 when there is nothing to fit.
+ */
+export function fitTemperature(logits: Float32Array[], labels: ArrayLike<number>): { temperature: number; nllBefore: number; nllAfter: number } {
+  if (logits.length === 0) return { temperature: 1, nllBefore: NaN, nllAfter: NaN };
+  const f = (inverse: number) => meanNll(logits, labels, 1 / inverse);
+  const phi = (Math.sqrt(5) - 1) / 2;
+  let lo = 1e-3, hi = 50;
+  let x1 = hi - phi * (hi - lo), x2 = lo + phi * (hi - lo), f1 = f(x1), f2 = f(x2);
+  for (let i = 0; i < 80; i++) {
+    if (f1 < f2) {
+      hi = x2, x2 = x1, f2 = f1;
+      x1 = hi - phi * (hi - lo), f1 = f(x1);
+    } else {
+      lo = x1, x1 = x2, f1 = f2;
+      x2 = lo + phi * (hi - lo), f2 = f(x2);
+    }
+  }
+  const inverse = (lo + hi) / 2;
+  return { temperature: 1 / inverse, nllBefore: f(1), nllAfter: f(inverse) };
+}
+
+/** softmax(logits / T). */
+export function calibratedProbabilities(logits: Float32Array, temperature = 1): Float64Array {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v / temperature);
+  const out = Float64Array.from(logits, (v) => Math.exp(v / temperature - max));
+  const sum = out.reduce((a, b) => a + b, 0);
+  return out.map((v) => v / sum);
+}
+
+/** Expected calibration error over `bins` equal-width bins of the top probability (15, as Guo et al.). */
+export function expectedCalibrationError(topProbability: ArrayLike<number>, correct: ArrayLike<boolean>, bins = 15): number {
+  const n = topProbability.length, count = new Float64Array(bins), confidence = new Float64Array(bins), right = new Float64Array(bins);
+  for (let i = 0; i < n; i++) {
+    const b = Math.min(bins - 1, Math.floor(topProbability[i]! * bins));
+    count[b]!++;
+    confidence[b]! += topProbability[i]!;
+    if (correct[i]) right[b]!++;
+  }
+  let ece = 0;
+  for (let b = 0; b < bins; b++) if (count[b]) ece += Math.abs(right[b]! - confidence[b]!) / n;
+  return ece;
+}
+
+/**
+ * The top-probability threshold under which an answer is "none of these": the one that best
+ * separates in-class scores (kept) from out-of-class scores (rejected), by balanced accuracy;
+ * ties go to the lowest threshold (reject less).
+ */
+export function rejectionThreshold(inClass: ArrayLike<number>, outOfClass: ArrayLike<number>): { threshold: number; keptInClass: number; rejectedOutOfClass: number } {
+  const candidates = [0, ...Array.from(inClass), ...Array.from(outOfClass)].sort((a, b) => a - b);
+  let best = { threshold: 0, keptInClass: 1, rejectedOutOfClass: 0 }, bestScore = -1;
+  for (const t of candidates) {
+    // Rejected: top probability < t.
+    const kept = Array.from(inClass).filter((p) => p >= t).length / inClass.length;
+    const rejected = outOfClass.length ? Array.from(outOfClass).filter((p) => p < t).length / outOfClass.length : 0;
+    const score = (kept + rejected) / 2;
+    if (score > bestScore + 1e-12) [best, bestScore] = [{ threshold: t, keptInClass: kept, rejectedOutOfClass: rejected }, score];
+  }
+  return best;
+}
