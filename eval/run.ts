@@ -11,11 +11,12 @@ import { DATA_FILE, loadIndex } from '../core/index-format.js';
 import type { RgbImage } from '../core/image.js';
 import { argmax } from '../core/linalg.js';
 import { Pipeline } from '../core/pipeline.js';
-import type { ImageFeatures, Method } from '../core/scoring/methods.js';
+import { METHODS, type ImageFeatures, type Method } from '../core/scoring/methods.js';
 import { CALIP_DEFAULTS } from '../core/scoring/calip.js';
 import { PAMR_DEFAULTS } from '../core/scoring/pamr.js';
 import { SEGMENT_PROB_THRESHOLD } from '../core/scoring/segment.js';
 import { queryTermsOf, searchGrids } from '../core/scoring/tune.js';
+import { calibratedProbabilities, expectedCalibrationError } from '../core/scoring/calibration.js';
 import { buildIndex } from '../indexer/build.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { ortFor, readModelInfo } from '../models/load-model.js';
@@ -53,6 +54,9 @@ export interface EvalReport {
   config: Omit<EvalConfig, 'workDir' | 'log'>;
   shapes: Row[];
   pairs: (Row & { seen: number; unseen: number })[];
+  /** Per method, index of the largest support set: ECE (15 bins) on the 8-way renders before/after, rejection rates. */
+  calibration: { method: Method; temperature: number; eceBefore: number; eceAfter: number; rejectBelow: number; rejectedInClass: number; rejectedNoise: number; rejectedEmpty: number; rejectedUnseenShapes: number }[];
+  autoMethod: Method;
   segmentation: { attention: Attention; pamr: boolean; probThreshold: number | null; mIoU: number; pixelAccuracy: number; perClass: Record<string, number>; msPerImage: number }[];
   tuning: { method: string; nameOnly: Record<string, number>; nameOnlyAccuracy: number; peeking: Record<string, number>; peekingAccuracy: number }[];
   /** 8-way accuracy of the same renders through each image tower (the engine serves; onnxruntime-web is the anchor). */
@@ -133,6 +137,41 @@ export async function runEval(config: EvalConfig): Promise<EvalReport> {
       shapes.push({ method: 'TIP-X', support: sup, accuracy: accuracy(p, shapeFeatures, shapeLabels, 'tipx'), params: { ...p.index.manifest.hyperparameters.params.tipx } });
       shapes.push({ method: 'combined', support: sup, accuracy: accuracy(p, shapeFeatures, shapeLabels, 'combined'), params: { ...p.index.manifest.hyperparameters.params.combined } });
     }
+    // ---- calibration and "none of these", index of the largest support set ----
+    log('calibration and rejection...');
+    const noise = Array.from({ length: 48 }, (_, i) => {
+      const random = rng(TEST_SEED + 900_000 + i);
+      return { width: 64, height: 64, data: Uint8Array.from({ length: 64 * 64 * 3 }, () => Math.floor(random() * 256)) };
+    });
+    const empty = Array.from({ length: 48 }, (_, i) => renderScene({ objects: [] }, TEST_SEED + 910_000 + i, 64).image);
+    // Shapes the index does not have: an index of the first four shapes, shown the other four.
+    const half = await build('shapes-half', 'shapes-half.txt', config.shots[config.shots.length - 1]!);
+    const unseenShapes = shapeScenes.filter((sc) => SHAPES.indexOf(sc.objects[0]!.shape) >= 4).slice(0, 96).map((sc) => sc.image);
+    const [noiseF, emptyF] = [await featuresOf(largest!, noise), await featuresOf(largest!, empty)];
+    const unseenF = await featuresOf(half, unseenShapes);
+    const calibration: EvalReport['calibration'] = [];
+    for (const method of METHODS) {
+      const cal = largest!.index.manifest.hyperparameters.calibration![method];
+      const top = (p: Pipeline, f: ImageFeatures, T: number) => Math.max(...calibratedProbabilities(p.logits(f, method), T));
+      const correct = shapeFeatures.map((f, i) => argmax(largest!.logits(f, method)) === shapeLabels[i]);
+      const rejected = (p: Pipeline, features: ImageFeatures[]) => {
+        const c = p.index.manifest.hyperparameters.calibration![method];
+        return features.filter((f) => top(p, f, c.temperature) < c.rejectBelow).length / features.length;
+      };
+      calibration.push({
+        method,
+        temperature: cal.temperature,
+        eceBefore: expectedCalibrationError(shapeFeatures.map((f) => top(largest!, f, 1)), correct),
+        eceAfter: expectedCalibrationError(shapeFeatures.map((f) => top(largest!, f, cal.temperature)), correct),
+        rejectBelow: cal.rejectBelow,
+        rejectedInClass: rejected(largest!, shapeFeatures),
+        rejectedNoise: rejected(largest!, noiseF),
+        rejectedEmpty: rejected(largest!, emptyF),
+        rejectedUnseenShapes: rejected(half, unseenF),
+      });
+    }
+    const autoMethod = largest!.resolveMethod('auto');
+
     // The cost of honesty: what a tuner that peeks at the test labels would pick.
     // The same renders through onnxruntime-web's uint8 graph: the engine must not cost accuracy.
     const ortPipeline = new Pipeline(onnxruntimeWeb, largest!.index);
@@ -197,7 +236,7 @@ export async function runEval(config: EvalConfig): Promise<EvalReport> {
         }
       }
     }
-    return { date: new Date().toISOString().slice(0, 10), config: { shapeImages: config.shapeImages, pairImagesPerPair: config.pairImagesPerPair, segmentationImages: config.segmentationImages, shots: config.shots }, shapes, pairs, segmentation, tuning, runtimes, seconds: (Date.now() - started) / 1000 };
+    return { date: new Date().toISOString().slice(0, 10), config: { shapeImages: config.shapeImages, pairImagesPerPair: config.pairImagesPerPair, segmentationImages: config.segmentationImages, shots: config.shots }, shapes, pairs, calibration, autoMethod, segmentation, tuning, runtimes, seconds: (Date.now() - started) / 1000 };
   } finally {
     generator?.server.close();
     await encoder.release();
@@ -219,6 +258,11 @@ export function formatReport(r: EvalReport): string {
     '| method | support set | all | seen pairs | unseen pairs |',
     '|---|---|---|---|---|',
     ...r.pairs.map((p) => `| ${p.method} | ${p.support} | ${pct(p.accuracy)} | ${pct(p.seen)} | ${pct(p.unseen)} |`),
+    '',
+    `### Calibration and "none of these" (index of the largest support set; \`auto\` picks ${r.autoMethod})`,
+    '| method | temperature | ECE before | ECE after | reject below | in-class rejected (false) | noise rejected | empty backgrounds rejected | shapes not in the index rejected |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...r.calibration.map((c) => `| ${c.method} | ${c.temperature.toFixed(2)} | ${pct(c.eceBefore)} | ${pct(c.eceAfter)} | ${c.rejectBelow.toFixed(2)} | ${pct(c.rejectedInClass)} | ${pct(c.rejectedNoise)} | ${pct(c.rejectedEmpty)} | ${pct(c.rejectedUnseenShapes)} |`),
     '',
     `### Segmentation (${r.config.segmentationImages} images with 1–3 objects; background + 8 shapes)`,
     '| last block | PAMR | background threshold | mIoU | pixel accuracy | ms / image |',

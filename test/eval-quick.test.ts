@@ -16,6 +16,13 @@ describe('shapes-world evaluation (quick)', () => {
     const csa = report.segmentation.find((s) => s.attention === 'csa' && !s.pamr && s.probThreshold === null)!;
     expect(csa.pixelAccuracy).toBeGreaterThan(0.2);
     expect(report.segmentation).toHaveLength(4 * 2 * 2); // every last block, with and without PAMR and the threshold
+    // Calibration and "none of these" for every method: few in-class test renders refused, and
+    // empty backgrounds of the world refused more often than shapes.
+    expect(report.calibration.map((c) => c.method)).toEqual(['clip', 'calip', 'tipx', 'combined']);
+    for (const c of report.calibration) {
+      expect(c.rejectedInClass).toBeLessThan(0.25);
+      expect(c.rejectedEmpty).toBeGreaterThan(c.rejectedInClass);
+    }
     // On its own test set a label-peeking grid search can only match or beat any single grid point (sequential for 'combined', so not checked there).
     for (const t of report.tuning.filter((r) => r.method !== 'combined')) expect(t.peekingAccuracy).toBeGreaterThanOrEqual(t.nameOnlyAccuracy);
     expect(formatReport(report)).toMatch(/\| CLIP \| - \| \d+\.\d %/);

@@ -63,20 +63,24 @@ export function expectedCalibrationError(topProbability: ArrayLike<number>, corr
   return ece;
 }
 
+/** Nearest-rank quantile. */
+function quantile(xs: ArrayLike<number>, q: number): number {
+  const sorted = Array.from(xs).sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
 /**
- * The top-probability threshold under which an answer is "none of these": the one that best
- * separates in-class scores (kept) from out-of-class scores (rejected), by balanced accuracy;
- * ties go to the lowest threshold (reject less).
+ * The top-probability threshold under which an answer is "none of these": above 95 % of the
+ * images of no class, but never above the support set's 5th percentile (leave-one-out): reject
+ * what looks like nothing, and at most 5 % of what the support set says is a class. Midway
+ * between the two when they are apart. (Leave-one-out scores on generated support are easier than
+ * real images, so the threshold leans on the images of no class rather than on them.)
  */
 export function rejectionThreshold(inClass: ArrayLike<number>, outOfClass: ArrayLike<number>): { threshold: number; keptInClass: number; rejectedOutOfClass: number } {
-  const candidates = [0, ...Array.from(inClass), ...Array.from(outOfClass)].sort((a, b) => a - b);
-  let best = { threshold: 0, keptInClass: 1, rejectedOutOfClass: 0 }, bestScore = -1;
-  for (const t of candidates) {
-    // Rejected: top probability < t.
-    const kept = Array.from(inClass).filter((p) => p >= t).length / inClass.length;
-    const rejected = outOfClass.length ? Array.from(outOfClass).filter((p) => p < t).length / outOfClass.length : 0;
-    const score = (kept + rejected) / 2;
-    if (score > bestScore + 1e-12) [best, bestScore] = [{ threshold: t, keptInClass: kept, rejectedOutOfClass: rejected }, score];
-  }
-  return best;
+  const lowIn = quantile(inClass, 0.05);
+  const highOut = outOfClass.length ? quantile(outOfClass, 0.95) : 0;
+  const threshold = highOut < lowIn ? (highOut + lowIn) / 2 : lowIn;
+  const kept = Array.from(inClass).filter((p) => p >= threshold).length / inClass.length;
+  const rejected = outOfClass.length ? Array.from(outOfClass).filter((p) => p < threshold).length / outOfClass.length : 0;
+  return { threshold, keptInClass: kept, rejectedOutOfClass: rejected };
 }
