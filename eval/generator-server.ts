@@ -2,14 +2,15 @@
 // indexer's generator protocol: POST JSON {prompt, seed, width, height} -> PNG.
 import { createServer, type Server } from 'node:http';
 import { encode as encodePng } from 'fast-png';
-import { parsePrompt, PromptError, renderScene } from './shapes-world.js';
+import { parsePrompt, PromptError, renderScene, type RenderStyle } from './shapes-world.js';
 
-export function renderPrompt(prompt: string, seed: number, size: number): Uint8Array {
-  const scene = renderScene(parsePrompt(prompt, seed), seed, size);
+export function renderPrompt(prompt: string, seed: number, size: number, style: RenderStyle = 'world'): Uint8Array {
+  const scene = renderScene(parsePrompt(prompt, seed), seed, size, style);
   return encodePng({ width: size, height: size, data: scene.image.data, channels: 3, depth: 8 });
 }
 
-export function startGeneratorServer(port = 0, host = '127.0.0.1'): Promise<{ server: Server; url: string }> {
+/** style 'flat': the off-domain look, the stand-in for text-to-image pictures of a photo-trained world. */
+export function startGeneratorServer(port = 0, host = '127.0.0.1', style: RenderStyle = 'world'): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     const fail = (status: number, message: string) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -35,7 +36,7 @@ export function startGeneratorServer(port = 0, host = '127.0.0.1'): Promise<{ se
         return fail(400, 'seed must be an integer and width = height in 16..1024');
       }
       try {
-        const png = renderPrompt(prompt, seed as number, width as number);
+        const png = renderPrompt(prompt, seed as number, width as number, style);
         res.writeHead(200, { 'content-type': 'image/png', 'content-length': png.length });
         res.end(png);
       } catch (e) {

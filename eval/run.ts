@@ -57,6 +57,8 @@ export interface EvalReport {
   /** Per method, index of the largest support set: ECE (15 bins) on the 8-way renders before/after, rejection rates. */
   calibration: { method: Method; temperature: number; eceBefore: number; eceAfter: number; rejectBelow: number; rejectedInClass: number; rejectedNoise: number; rejectedEmpty: number; rejectedUnseenShapes: number }[];
   autoMethod: Method;
+  /** The same test renders scored with support generated on the model's world and in the off-domain style. */
+  supportStyles: { style: string; auto: Method; methods: { method: Method; accuracy: number; eceBefore: number; eceAfter: number; params: Record<string, number> }[] }[];
   segmentation: { attention: Attention; pamr: boolean; probThreshold: number | null; mIoU: number; pixelAccuracy: number; perClass: Record<string, number>; msPerImage: number }[];
   tuning: { method: string; nameOnly: Record<string, number>; nameOnlyAccuracy: number; peeking: Record<string, number>; peekingAccuracy: number }[];
   /** 8-way accuracy of the same renders through each image tower (the engine serves; onnxruntime-web is the anchor). */
@@ -93,17 +95,18 @@ export async function runEval(config: EvalConfig): Promise<EvalReport> {
   const info = readModelInfo(modelDir);
   const encoder: ImageTower = await openEngine(modelDir, info);
   const onnxruntimeWeb = await ImageEncoder.create(await ortFor('wasm'), readFileSync(join(modelDir, info.files.imageEncoderQuantized)), info);
-  let generator: { server: Server; url: string } | undefined;
+  let generator: { server: Server; url: string } | undefined, flatGenerator: { server: Server; url: string } | undefined;
   try {
     generator = await startGeneratorServer();
-    const build = async (name: string, classes: string, shots: number) => {
+    flatGenerator = await startGeneratorServer(0, '127.0.0.1', 'flat');
+    const build = async (name: string, classes: string, shots: number, url = generator!.url) => {
       const out = join(workDir, 'indexes', name);
       await buildIndex({
         classes: join(EXAMPLES, classes),
         model: modelDir,
         out,
         templates: join(EXAMPLES, 'shapes-templates.txt'),
-        generator: shots > 0 ? generator!.url : undefined,
+        generator: shots > 0 ? url : undefined,
         shots: Math.max(shots, 1),
         dedup: 0.95,
         susPrompts: 'photo',
@@ -137,6 +140,24 @@ export async function runEval(config: EvalConfig): Promise<EvalReport> {
       shapes.push({ method: 'TIP-X', support: sup, accuracy: accuracy(p, shapeFeatures, shapeLabels, 'tipx'), params: { ...p.index.manifest.hyperparameters.params.tipx } });
       shapes.push({ method: 'combined', support: sup, accuracy: accuracy(p, shapeFeatures, shapeLabels, 'combined'), params: { ...p.index.manifest.hyperparameters.params.combined } });
     }
+    // ---- on-domain vs off-domain generated support (the 'flat' style), largest shot count ----
+    log('off-domain support...');
+    const kMaxShots = config.shots[config.shots.length - 1]!;
+    const flat = await build(`shapes-k${kMaxShots}-flat`, 'shapes.txt', kMaxShots, flatGenerator!.url);
+    const supportStyles: EvalReport['supportStyles'] = [];
+    for (const [style, p] of [['world (on-domain)', largest!], ['flat (off-domain)', flat]] as const) {
+      const cal = p.index.manifest.hyperparameters.calibration!;
+      supportStyles.push({
+        style,
+        auto: p.resolveMethod('auto'),
+        methods: METHODS.map((method) => {
+          const correct = shapeFeatures.map((f, i) => argmax(p.logits(f, method)) === shapeLabels[i]);
+          const top = (T: number) => shapeFeatures.map((f) => Math.max(...calibratedProbabilities(p.logits(f, method), T)));
+          return { method, accuracy: correct.filter(Boolean).length / correct.length, eceBefore: expectedCalibrationError(top(1), correct), eceAfter: expectedCalibrationError(top(cal[method].temperature), correct), params: { ...p.params(method) } };
+        }),
+      });
+    }
+
     // ---- calibration and "none of these", index of the largest support set ----
     log('calibration and rejection...');
     const noise = Array.from({ length: 48 }, (_, i) => {
@@ -236,9 +257,10 @@ export async function runEval(config: EvalConfig): Promise<EvalReport> {
         }
       }
     }
-    return { date: new Date().toISOString().slice(0, 10), config: { shapeImages: config.shapeImages, pairImagesPerPair: config.pairImagesPerPair, segmentationImages: config.segmentationImages, shots: config.shots }, shapes, pairs, calibration, autoMethod, segmentation, tuning, runtimes, seconds: (Date.now() - started) / 1000 };
+    return { date: new Date().toISOString().slice(0, 10), config: { shapeImages: config.shapeImages, pairImagesPerPair: config.pairImagesPerPair, segmentationImages: config.segmentationImages, shots: config.shots }, shapes, pairs, calibration, autoMethod, supportStyles, segmentation, tuning, runtimes, seconds: (Date.now() - started) / 1000 };
   } finally {
     generator?.server.close();
+    flatGenerator?.server.close();
     await encoder.release();
     await onnxruntimeWeb.release();
   }
@@ -258,6 +280,11 @@ export function formatReport(r: EvalReport): string {
     '| method | support set | all | seen pairs | unseen pairs |',
     '|---|---|---|---|---|',
     ...r.pairs.map((p) => `| ${p.method} | ${p.support} | ${pct(p.accuracy)} | ${pct(p.seen)} | ${pct(p.unseen)} |`),
+    '',
+    `### Support generated on the model's world vs off-domain (${r.config.shots[r.config.shots.length - 1]} generated/class; accuracy / ECE before → after calibration)`,
+    '| support style | auto picks | CLIP | CALIP | TIP-X | combined |',
+    '|---|---|---|---|---|---|',
+    ...r.supportStyles.map((s) => `| ${s.style} | ${s.auto} | ${s.methods.map((m) => `${pct(m.accuracy)} / ${pct(m.eceBefore)} → ${pct(m.eceAfter)}`).join(' | ')} |`),
     '',
     `### Calibration and "none of these" (index of the largest support set; \`auto\` picks ${r.autoMethod})`,
     '| method | temperature | ECE before | ECE after | reject below | in-class rejected (false) | noise rejected | empty backgrounds rejected | shapes not in the index rejected |',

@@ -53,9 +53,17 @@ describe.skipIf(!available)('web page in Chromium', () => {
       expect(names).toContain(label);
       expect(score).toMatch(/^\d+\.\d %$/);
     }
-    expect(await page.textContent('#timings')).toMatch(/combined · decode \d+ ms .* total \d+ ms/);
+    expect(await page.textContent('#timings')).toMatch(/(clip|calip|tipx|combined) · decode \d+ ms .* total \d+ ms/);
+    expect(await page.textContent('#answer')).toMatch(/^(none of these \(top guesses below\)|circle|square|triangle|star|cross|ring|heart|diamond) calibrated probabilities$/);
     await page.waitForFunction(() => (document.getElementById('overlay') as HTMLImageElement).complete && (document.getElementById('overlay') as HTMLImageElement).naturalWidth === 64);
     expect(await page.textContent('#legend')).toMatch(/segmentation overlay:\s+circle,\s+square/);
     expect(await page.textContent('#error')).toBe('');
+    // An error after a result clears it: what is shown is always the last image's.
+    const bad = join(tempDir('upload'), 'not-an-image.png');
+    writeFileSync(bad, 'hello, I am text');
+    await page.setInputFiles('#file', bad);
+    await expect.poll(() => page.textContent('#error'), { timeout: 30_000 }).toMatch(/undecodable_image|unsupported_media_type/);
+    expect(await page.$$('tr.label')).toHaveLength(0);
+    expect(await page.textContent('#answer')).toBe('');
   });
 });
