@@ -297,6 +297,9 @@ export function parsePrompt(prompt: string, seed: number): SceneSpec {
     }
   }
   flush();
+  // "a background", "a striped background", "empty", "uniform": an empty scene of the world.
+  const kind = background ?? (words.includes('checkerboard') ? 'checkered' : words.includes('uniform') ? 'plain' : undefined);
+  if (objects.length === 0 && (words.includes('background') || words.includes('empty') || kind)) return { objects: [], background: kind };
   if (objects.length === 0) {
     throw new PromptError(`cannot draw "${prompt}": this world has only the shapes ${SHAPES.join(', ')} in ${COLOURS.join(', ')}`);
   }

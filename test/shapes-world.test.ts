@@ -63,6 +63,14 @@ describe('SuS prompt parsing', () => {
     expect(COLOURS).toContain(onlyShape.colour);
   });
 
+  it('draws background prompts as empty scenes of the world', () => {
+    expect(parsePrompt('A photo of a background.', 1)).toEqual({ objects: [], background: undefined });
+    expect(parsePrompt('a striped background', 1)).toEqual({ objects: [], background: 'striped' });
+    expect(parsePrompt('a photo of a checkerboard background.', 1)).toEqual({ objects: [], background: 'checkered' });
+    const empty = renderScene(parsePrompt('A photo of a noisy background.', 2), 2);
+    expect(empty.mask.every((m) => m === 0)).toBe(true);
+  });
+
   it('refuses what it cannot draw, with a clear error', () => {
     expect(() => parsePrompt('A photo of a dog.', 1)).toThrow(PromptError);
     expect(() => parsePrompt('A photo of a dog.', 1)).toThrow(/cannot draw "A photo of a dog\."/);

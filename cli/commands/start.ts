@@ -20,7 +20,7 @@ export const start: Command = {
    (also: npm start)
 
 With no arguments: converts the embedded shapes-clip (a small CLIP trained on a synthetic world
-of coloured shapes — it knows nothing else), builds an index "shapes" of the eight shape names
+of coloured shapes — it knows nothing else), builds an index "shapes" of the eight shape names and a background class
 with 16 support images per class generated from the names, publishes both to wrangler dev's local
 R2, starts the Worker (wrangler dev, PUBLIC=true) and checks it with one request.
 --model points it at a real HF CLIP checkpoint folder (with --classes; no generated support set;
@@ -46,7 +46,7 @@ the index is named after the class file, the work folder after the model: .nameo
     const indexDir = join(work, 'index');
     try {
       await buildIndex({
-        classes: values.classes ?? join(EXAMPLES, 'shapes.txt'),
+        classes: values.classes ?? join(EXAMPLES, 'shapes-segmentation.txt'), // the eight shapes and a background class
         model: modelDir,
         out: indexDir,
         name: indexName,
