@@ -112,6 +112,24 @@ describe('nameonly CLI', () => {
     }
   });
 
+  it('an index refuses a model other than the one it was built with; onnxruntime-node leaves no telemetry file behind', async () => {
+    const { modelDir } = tinyModel('tiny-p16');
+    const other = tinyModel('tiny-p8-bf16').modelDir;
+    const classes = join(tempDir('own'), 'names.txt');
+    writeFileSync(classes, 'cat\ndog\n');
+    const out = join(tempDir('ownindex'), 'names');
+    expect((await run('index', '--classes', classes, '--model', modelDir, '--out', out)).code).toBe(0);
+    const image = join(tempDir('img'), 'a.png');
+    writeFileSync(image, encodePng({ width: 8, height: 8, data: new Uint8Array(8 * 8 * 3).fill(100), channels: 3, depth: 8 }));
+    expect((await run('classify', '--index', out, image)).code).toBe(0); // the model recorded in the index
+    const wrong = await run('classify', '--index', out, '--model', other, image);
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toMatch(/was built for model tiny-p16 .*not for the model at/);
+    // The index command ran onnxruntime-node sessions in this process (its text tower): ORT 1.30's
+    // 1DS telemetry would have left /tmp/mat-debug-<pid>.log.
+    expect(readdirSync('/tmp').filter((f) => f === `mat-debug-${process.pid}.log`)).toEqual([]);
+  });
+
   it('the package bin runs through node', () => {
     const bin = join(import.meta.dirname, '..', 'bin', 'nameonly.mjs');
     expect(execFileSync(process.execPath, [bin, 'tokenize', 'cat'], { encoding: 'utf8' })).toMatch(/^\[\[49406,2368,49407,0/);
