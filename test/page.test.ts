@@ -57,6 +57,15 @@ describe.skipIf(!available)('web page in Chromium', () => {
     expect(await page.textContent('#answer')).toMatch(/^(none of these \(top guesses below\)|circle|square|triangle|star|cross|ring|heart|diamond) calibrated probabilities$/);
     await page.waitForFunction(() => (document.getElementById('overlay') as HTMLImageElement).complete && (document.getElementById('overlay') as HTMLImageElement).naturalWidth === 64);
     expect(await page.textContent('#legend')).toMatch(/segmentation overlay:\s+circle,\s+square/);
+    // The overlay can be hidden and its opacity changed.
+    const opacity = () => page.$eval('#overlay', (img) => getComputedStyle(img).opacity);
+    expect(await opacity()).toBe('0.55');
+    await page.fill('#opacity', '20');
+    expect(await opacity()).toBe('0.2');
+    await page.uncheck('#show');
+    expect(await opacity()).toBe('0');
+    await page.check('#show');
+    expect(await opacity()).toBe('0.2');
     expect(await page.textContent('#error')).toBe('');
     // An error after a result clears it: what is shown is always the last image's.
     const bad = join(tempDir('upload'), 'not-an-image.png');

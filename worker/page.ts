@@ -21,11 +21,15 @@ export const PAGE_HTML = `<!doctype html>
 <p><label>API key (if the deployment is not public): <input id="key" type="password" size="30"></label>
  <label>method <select id="method"><option>auto</option><option>clip</option><option>calip</option><option>tipx</option><option>combined</option></select></label></p>
 <div class="row">
- <div class="stack"><img id="preview" alt=""><img id="overlay" alt=""></div>
+ <div><div class="stack"><img id="preview" alt=""><img id="overlay" alt=""></div>
+  <p><label><input type="checkbox" id="show" checked> segmentation overlay</label> <label>opacity <input type="range" id="opacity" min="0" max="100" value="55"></label></p></div>
  <div><p id="answer"></p><table id="labels"></table><div id="legend"></div><p id="timings"><small></small></p><p id="error" class="err"></p></div>
 </div>
 <script>
 const $ = (id) => document.getElementById(id);
+const showOverlay = () => ($('overlay').style.opacity = $('show').checked ? String($('opacity').value / 100) : '0');
+$('show').addEventListener('change', showOverlay);
+$('opacity').addEventListener('input', showOverlay);
 const headers = () => ($('key').value ? { authorization: 'Bearer ' + $('key').value } : {});
 fetch('/v1/classes', { headers: headers() }).then((r) => r.json()).then((c) => {
   if (c.classes) $('about').textContent = 'Index ' + c.index.name + ' (' + c.classes.length + ' classes: ' + c.classes.map((x) => x.name).join(', ') + '), model ' + c.model + '.';
