@@ -42,6 +42,7 @@ describe.skipIf(!available)('web page in Chromium', () => {
     // The page fills this in once /v1/classes answers, which waits for the isolate to load the
     // model and index: seconds on a busy machine, so no 1-second default poll.
     await expect.poll(() => page.textContent('#about'), { timeout: 60_000 }).toMatch(/8 classes: circle, square/);
+    expect(await page.isHidden('#examples')).toBe(true); // another model's world is the user's to bring
     const file = join(tempDir('upload'), 'star.png');
     writeFileSync(file, renderPrompt('a large red star', 3, 64));
     await page.setInputFiles('#file', file);
@@ -74,5 +75,36 @@ describe.skipIf(!available)('web page in Chromium', () => {
     await expect.poll(() => page.textContent('#error'), { timeout: 30_000 }).toMatch(/undecodable_image|unsupported_media_type/);
     expect(await page.$$('tr.label')).toHaveLength(0);
     expect(await page.textContent('#answer')).toBe('');
+  });
+});
+
+describe.skipIf(!available)('web page examples for the embedded model’s world', () => {
+  it('a model named shapes-clip gets six clickable scenes of its world; a click classifies one', { timeout: 180_000 }, async () => {
+    // The tiny checkpoint under the embedded model's name (convert names a model after its folder).
+    const { cpSync } = await import('node:fs');
+    const { convertCheckpoint } = await import('../models/convert.js');
+    const ck = join(tempDir('named'), 'shapes-clip');
+    cpSync(tinyModel('tiny-p16').checkpointDir, ck, { recursive: true });
+    const modelDir = join(tempDir('named-model'), 'model');
+    convertCheckpoint(ck, modelDir);
+    const out = join(tempDir('eindex'), 'tiny');
+    const examples = join(import.meta.dirname, '..', 'examples');
+    await buildIndex({ classes: join(examples, 'shapes.txt'), model: modelDir, out, shots: 1, dedup: 0.95, susPrompts: 'photo', batch: 8, device: 'cpu', cacheDir: tempDir('ecache'), maxTuneQueries: 8, templates: join(examples, 'shapes-templates.txt'), log: () => {}, progress: false });
+    const worker = await startWorker({}, true);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    try {
+      await worker.publish(out, modelDir);
+      const page = await browser.newPage();
+      await page.goto(`${worker.url}/`);
+      await page.waitForSelector('#examples:not([hidden]) img.example', { timeout: 60_000 });
+      expect(await page.$$('img.example')).toHaveLength(6);
+      await page.click('img.example >> nth=2');
+      await page.waitForSelector('tr.label', { timeout: 60_000 });
+      expect(await page.$$('tr.label')).toHaveLength(5);
+      expect(await page.textContent('#error')).toBe('');
+    } finally {
+      await browser.close();
+      await worker.dispose();
+    }
   });
 });

@@ -1,7 +1,9 @@
 // The edge API: classify (CLIP, CALIP, TIP-X, combined) and segment (CSA) over HTTP.
 import { Router } from 'itty-router';
 import { decodeImage, ImageDecodeError, sniffFormat } from '../core/decode.js';
+import { encode as encodePng } from 'fast-png';
 import { labelPng, palette, runLengths } from '../core/label-map.js';
+import { randomScene } from '../eval/shapes-world.js';
 import { WORKER_MEMORY_LIMIT } from '../core/model-info.js';
 import { rejectOption, SegmentChoiceError, tooManyWindows, WorkBudgetError, type Ranked } from '../core/pipeline.js';
 import { ScoringError, type Method } from '../core/scoring/methods.js';
@@ -43,6 +45,7 @@ function storeFor(env: Env): Store {
 }
 
 const MB = 2 ** 20;
+const EXAMPLE_SEED = 7_700;
 const limits = (env: Env) => ({
   body: Number(env.MAX_BODY_BYTES ?? 10 * MB),
   pixels: Number(env.MAX_PIXELS ?? 16_000_000),
@@ -152,6 +155,13 @@ async function begin(request: Request, env: Env, specs: ParamSpec[]) {
 const router = Router();
 
 router.get('/', () => new Response(PAGE_HTML, { headers: { 'content-type': 'text/html; charset=utf-8' } }));
+// Scenes of the embedded model's world for the page's examples (rendered, seeded: the same six always).
+router.get('/examples/:file', (request: Request & { params: { file: string } }) => {
+  const k = /^([0-5])\.png$/.exec(request.params.file)?.[1];
+  if (k === undefined) throw new HttpError('not_found', 'examples are 0.png to 5.png');
+  const scene = randomScene(EXAMPLE_SEED + Number(k));
+  return new Response(encodePng({ width: 64, height: 64, data: scene.image.data, channels: 3, depth: 8 }), { headers: { 'content-type': 'image/png', 'cache-control': 'public, max-age=86400' } });
+});
 router.get('/openapi.json', () => json(openApi()));
 
 router.get('/v1/health', async (_request: Request, env: Env) => {

@@ -18,6 +18,8 @@ export const PAGE_HTML = `<!doctype html>
 <h1>nameonly</h1>
 <p>Zero-shot classification and segmentation from class names only. <small id="about"></small></p>
 <div id="drop">Drop an image here or <input type="file" id="file" accept="image/png,image/jpeg"></div>
+<div id="examples" hidden><p><small>shapes-clip knows one world: 64-pixel scenes with coloured shapes of radius 8–18 px on
+plain, striped, checkered, gradient or noisy backgrounds. Click an example of it:</small></p><p id="example-list"></p></div>
 <p><label>API key (if the deployment is not public): <input id="key" type="password" size="30"></label>
  <label>method <select id="method"><option>auto</option><option>clip</option><option>calip</option><option>tipx</option><option>combined</option></select></label></p>
 <div class="row">
@@ -33,6 +35,15 @@ $('opacity').addEventListener('input', showOverlay);
 const headers = () => ($('key').value ? { authorization: 'Bearer ' + $('key').value } : {});
 fetch('/v1/classes', { headers: headers() }).then((r) => r.json()).then((c) => {
   if (c.classes) $('about').textContent = 'Index ' + c.index.name + ' (' + c.classes.length + ' classes: ' + c.classes.map((x) => x.name).join(', ') + '), model ' + c.model + '.';
+  // The embedded model's own world has examples; another model's world is the user's to bring.
+  if (c.model === 'shapes-clip') {
+    $('examples').hidden = false;
+    $('example-list').innerHTML = [0, 1, 2, 3, 4, 5].map((k) => '<img class="example" src="/examples/' + k + '.png" width="64" height="64" alt="example ' + k + '" style="cursor:pointer;margin-right:6px;image-rendering:pixelated">').join('');
+    for (const img of document.querySelectorAll('img.example')) img.addEventListener('click', async () => {
+      const blob = await (await fetch(img.src)).blob();
+      run(new File([blob], 'example.png', { type: 'image/png' }));
+    });
+  }
 }).catch(() => {});
 async function run(file) {
   $('error').textContent = '';
