@@ -177,16 +177,6 @@ export class Pipeline {
     return scoreImage(method, features, W, this.index.support, params, { calip, supportProducts });
   }
 
-  /** The top k labels, softmax scores uncalibrated (as rank with calibration off). */
-  topK(logits: Float32Array, k: number): LabelScore[] {
-    const max = Math.max(...logits);
-    const exp = Array.from(logits, (v) => Math.exp(v - max));
-    const sum = exp.reduce((a, b) => a + b, 0);
-    return Array.from(logits, (logit, c) => ({ label: this.index.manifest.classes[c]!.name, score: exp[c]! / sum, logit }))
-      .sort((a, b) => b.logit - a.logit)
-      .slice(0, k);
-  }
-
   /** The last blocks this model's image tower computes (model.json; older conversions: CSA and the plain one). */
   get attentions(): readonly Attention[] {
     return this.encoder.info.attentions ?? ['csa', 'vanilla'];

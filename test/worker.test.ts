@@ -106,7 +106,7 @@ describe('Worker routes', () => {
     const index = await loadIndex(JSON.parse(readFileSync(join(withSupport, 'manifest.json'), 'utf8')), readFileSync(join(withSupport, DATA_FILE)));
     const pipeline = new Pipeline(encoder, index);
     const [features] = await pipeline.features([decodeImage(png)]);
-    const local = pipeline.topK(pipeline.logits(features!, 'combined'), 8);
+    const local = pipeline.rank(pipeline.logits(features!, 'combined'), 'combined', 8).labels;
     expect(worker.map((l) => l.label)).toEqual(local.map((l) => l.label));
     worker.forEach((l, i) => expect(Math.abs(l.logit - local[i]!.logit)).toBeLessThan(1e-3));
   });
