@@ -47,6 +47,13 @@ export function pngDecodeBytes(width: number, height: number, bitDepth: number, 
   return 2 * raw + width * height * 3;
 }
 
+/** A PNG's IHDR (the first chunk, bytes 16..25): read before anything is inflated. */
+export function readPngHeader(bytes: Uint8Array): { width: number; height: number; bitDepth: number; colourType: number } | undefined {
+  if (sniffFormat(bytes) !== 'png' || bytes.length < 26) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20), bitDepth: bytes[24]!, colourType: bytes[25]! };
+}
+
 function toRgb(width: number, height: number, channels: number, data: ArrayLike<number>, maxValue: number): RgbImage {
   const out = new Uint8Array(width * height * 3);
   const n = width * height;
@@ -75,16 +82,16 @@ function decodeAny(bytes: Uint8Array, limits: DecodeLimits): RgbImage {
       return { width: img.width, height: img.height, data: img.data };
     }
     if (format === 'png') {
-      // IHDR is the first chunk: width and height at bytes 16..23, checked before any inflating.
-      if (bytes.length >= 26) {
-        const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        const width = view.getUint32(16), height = view.getUint32(20);
+      // The header is checked before any inflating.
+      const header = readPngHeader(bytes);
+      if (header) {
+        const { width, height, bitDepth, colourType } = header;
         const pixels = width * height;
         if (pixels === 0) throw new ImageDecodeError(`the image has no pixels (${width}×${height})`, 'undecodable');
         if (pixels > limits.maxPixels) throw new ImageDecodeError(`image has ${pixels} pixels, over the limit of ${limits.maxPixels}`, 'too_large');
-        const mb = pngDecodeBytes(width, height, bytes[24]!, bytes[25]!) / 2 ** 20;
+        const mb = pngDecodeBytes(width, height, bitDepth, colourType) / 2 ** 20;
         if (limits.maxDecodeMB !== undefined && mb > limits.maxDecodeMB) {
-          throw new ImageDecodeError(`decoding this ${width}×${height} PNG (${bytes[24]}-bit, colour type ${bytes[25]}) would need about ${Math.ceil(mb)} MB, more than ${limits.maxDecodeMB} MB; send a smaller image (a few hundred pixels a side is all the model uses)`, 'too_large');
+          throw new ImageDecodeError(`decoding this ${width}×${height} PNG (${bitDepth}-bit, colour type ${colourType}) would need about ${Math.ceil(mb)} MB, more than ${limits.maxDecodeMB} MB; send a smaller image (a few hundred pixels a side is all the model uses)`, 'too_large');
         }
       }
       const img = decodePng(bytes);

@@ -1,7 +1,7 @@
 // One image in, an answer out: decode -> preprocess -> encode -> score. The Worker
 // serves exactly this; `npm run eval` measures exactly this.
 import { ATTENTION_OUTPUT, DEFAULT_ATTENTION, type Attention, type ImageTower, type OrtModule } from './encoders.js';
-import { crop, normalize as normalizePixels, preprocess, resize, shortestSideSize, type RgbImage } from './image.js';
+import { crop, normalize as normalizePixels, preprocess, resize, type RgbImage } from './image.js';
 import type { LoadedIndex } from './index-format.js';
 import { matrix, matVec, normalizeRows, type Matrix } from './linalg.js';
 import { CalipGraph, type CalipProducts } from './scoring/calip-graph.js';
@@ -10,7 +10,7 @@ import { tipxProbes } from './scoring/tipx.js';
 import { calibratedProbabilities } from './scoring/calibration.js';
 import { METHODS, methodParams, scoreImage, type HyperParams, type ImageFeatures, type Method } from './scoring/methods.js';
 import { pamr, PAMR_DEFAULTS, type PamrOptions } from './scoring/pamr.js';
-import { defaultShortSide, labelsFromMaps, SEGMENT_PROB_THRESHOLD, SegmentationAccumulator, slidingWindows, type SegmentationOptions } from './scoring/segment.js';
+import { defaultShortSide, labelsFromMaps, SEGMENT_PROB_THRESHOLD, SegmentationAccumulator, segmentLayout, type SegmentationOptions } from './scoring/segment.js';
 
 export type MethodChoice = Method | 'auto';
 
@@ -41,9 +41,6 @@ export interface Ranked {
   /** The threshold applied to the top score, or null. */
   rejectBelow: number | null;
 }
-
-/** Segmentation squeezes images more elongated than this (the whole image stays in view). */
-export const MAX_SEGMENT_ASPECT = 4;
 
 /** How a segmentation runs: its last block, refinement, bounds, and what happens between encoder passes. */
 export interface SegmentRun {
@@ -212,12 +209,7 @@ export class Pipeline {
   async segment(image: RgbImage, options: SegmentationOptions & SegmentRun & { queries?: Matrix; queryClass?: Int32Array } = {}): Promise<Uint16Array> {
     const attention = this.segmentChoices({ attention: options.attention }).attention!;
     const { imageSize: S, embedDim: D, grid, preprocess: pp } = this.encoder.info;
-    const shortSide = Math.max(S, options.shortSide ?? defaultShortSide(S));
-    // The working size: short side to `shortSide`, the long side at most MAX_SEGMENT_ASPECT times
-    // that (a 1024×1 strip would otherwise become 344,064 × 336 pixels and thousands of windows).
-    const [w0, h0] = shortestSideSize(image.width, image.height, shortSide);
-    const w = Math.min(w0, MAX_SEGMENT_ASPECT * h0), h = Math.min(h0, MAX_SEGMENT_ASPECT * w0);
-    const windows = slidingWindows(w, h, S, Math.max(1, Math.floor(S / 2)));
+    const { shortSide, width: w, height: h, windows } = segmentLayout(image.width, image.height, S, options.shortSide);
     if (options.maxWindows !== undefined && windows.length > options.maxWindows) {
       throw tooManyWindows(shortSide, windows.length, options.maxWindows, S);
     }

@@ -1,11 +1,10 @@
 // What a request will cost, decided from the image's header before any of the work is done:
 // the bytes it will allocate (decode, resize, the encoder's outputs, segmentation's per-class
 // maps, the answer) and the number of encoder passes. Pure: no I/O, no clock.
-import { pngDecodeBytes, sniffFormat, type ImageFormat } from './decode.js';
-import { MAX_CLASSIFY_ASPECT, shortestSideSize } from './image.js';
-import { MAX_SEGMENT_ASPECT } from './pipeline.js';
+import { pngDecodeBytes, readPngHeader, sniffFormat, type ImageFormat } from './decode.js';
+import { MAX_CLASSIFY_ASPECT, shortestSideSize, type RgbImage } from './image.js';
 import { pamrBytes, type PamrOptions } from './scoring/pamr.js';
-import { defaultShortSide, QUERY_CHUNK, slidingWindows } from './scoring/segment.js';
+import { QUERY_CHUNK, segmentLayout } from './scoring/segment.js';
 
 export interface ImageHeader {
   format: ImageFormat;
@@ -23,12 +22,10 @@ const JPEG_BYTES_PER_PIXEL = 9;
  * header cannot be read (the decoder then answers with its own error, at no cost).
  */
 export function readImageHeader(bytes: Uint8Array): ImageHeader | undefined {
+  const png = readPngHeader(bytes);
+  if (png) return { format: 'png', width: png.width, height: png.height, decodeBytes: pngDecodeBytes(png.width, png.height, png.bitDepth, png.colourType) };
   const format = sniffFormat(bytes);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (format === 'png' && bytes.length >= 26) {
-    const width = view.getUint32(16), height = view.getUint32(20);
-    return { format, width, height, decodeBytes: pngDecodeBytes(width, height, bytes[24]!, bytes[25]!) };
-  }
   if (format === 'jpeg') {
     // Walk the marker segments to the first start-of-frame (SOF0..SOF15 but DHT, JPG, DAC).
     for (let at = 2; at + 9 <= bytes.length; ) {
@@ -43,6 +40,21 @@ export function readImageHeader(bytes: Uint8Array): ImageHeader | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The header a request is admitted by before decoding: readable, with pixels in (0, maxPixels].
+ * Otherwise the decoder refuses the image at no cost, or (a damaged JPEG it resynchronises) the
+ * request is admitted afterwards by its decoded size (decodedHeader).
+ */
+export function admissionHeader(bytes: Uint8Array, maxPixels: number): ImageHeader | undefined {
+  const header = readImageHeader(bytes);
+  return header && header.width * header.height > 0 && header.width * header.height <= maxPixels ? header : undefined;
+}
+
+/** An image's header by its decoded size (what decoding it allocated: its RGB). */
+export function decodedHeader(image: RgbImage): ImageHeader {
+  return { format: 'unknown', width: image.width, height: image.height, decodeBytes: 3 * image.width * image.height };
 }
 
 /** What the model looks like to the budget. */
@@ -85,14 +97,12 @@ export function classifyWork(header: ImageHeader, model: ModelShape): WorkEstima
   }, 1);
 }
 
-/** As pipeline.segment does it: the working size, its windows, per-query maps, the answer. */
-export function segmentWork(header: ImageHeader, model: ModelShape, options: { queries: number; shortSide?: number; format: SegmentFormat; refine?: PamrOptions }): WorkEstimate {
+/** As pipeline.segment does it (segmentLayout): the working size, its windows, per-query maps, the answer. */
+export function segmentWork(header: ImageHeader, model: ModelShape, options: { queries: number; shortSide?: number; format: SegmentFormat; refine?: PamrOptions }): WorkEstimate & { shortSide: number } {
   const { width, height } = header, S = model.imageSize, G = model.grid;
-  const shortSide = Math.max(S, options.shortSide ?? defaultShortSide(S));
-  const [w0, h0] = shortestSideSize(width, height, shortSide);
-  const w = Math.min(w0, MAX_SEGMENT_ASPECT * h0), h = Math.min(h0, MAX_SEGMENT_ASPECT * w0);
-  const passes = slidingWindows(w, h, S, Math.max(1, Math.floor(S / 2))).length;
-  return total({
+  const { shortSide, width: w, height: h, windows } = segmentLayout(width, height, S, options.shortSide);
+  const passes = windows.length;
+  const estimate = total({
     decode: header.decodeBytes,
     resize: 3 * (w * height + w * h),
     // A window: its crop (uint8), normalised pixels and their batch copy (f32); the encoder's
@@ -104,6 +114,7 @@ export function segmentWork(header: ImageHeader, model: ModelShape, options: { q
     answer: width * height * (2 + ANSWER_BYTES_PER_PIXEL[options.format]),
     refine: options.refine ? pamrBytes(width * height, options.queries, options.refine) : 0,
   }, passes);
+  return { ...estimate, shortSide };
 }
 
 const MB = 2 ** 20;

@@ -3,7 +3,7 @@
 // the outcome, the time and the memory it allocated, to check against the estimate.
 import { decodeImage, ImageDecodeError } from '../core/decode.js';
 import { WorkBudgetError, type Pipeline } from '../core/pipeline.js';
-import { classifyWork, readImageHeader, segmentWork, type ImageHeader } from '../core/work-budget.js';
+import { admissionHeader, classifyWork, decodedHeader, segmentWork, type ImageHeader } from '../core/work-budget.js';
 
 export interface FuzzLimits {
   maxPixels: number;
@@ -40,8 +40,8 @@ export async function runHostileImage(pipeline: Pipeline, bytes: Uint8Array, lim
   const before = process.memoryUsage().arrayBuffers;
   let estimate: { bytes: number; allocatedBytes: number } | undefined;
   const done = (outcome: Outcome): FuzzResult => ({ outcome, ms: performance.now() - started, allocatedBytes: process.memoryUsage().arrayBuffers - before, estimateBytes: estimate?.bytes, allocationBound: estimate?.allocatedBytes });
-  const header = readImageHeader(bytes);
-  if (header && header.width * header.height > 0 && header.width * header.height <= limits.maxPixels) {
+  const header = admissionHeader(bytes, limits.maxPixels);
+  if (header) {
     estimate = workEstimate(pipeline, header);
     if (estimate.bytes > limits.requestBytes) return done('over budget');
   }
@@ -55,7 +55,7 @@ export async function runHostileImage(pipeline: Pipeline, bytes: Uint8Array, lim
   if (estimate === undefined) {
     // The header walk failed where the decoder did not (a damaged JPEG it resynchronised): the
     // Worker admits the rest of the work from the decoded size, as here.
-    estimate = workEstimate(pipeline, { format: 'unknown', width: image.width, height: image.height, decodeBytes: 3 * image.width * image.height });
+    estimate = workEstimate(pipeline, decodedHeader(image));
     if (estimate.bytes > limits.requestBytes) return done('over budget');
   }
   await pipeline.features([image]);

@@ -7,9 +7,8 @@ import { randomScene } from '../eval/shapes-world.js';
 import { WORKER_MEMORY_LIMIT } from '../core/model-info.js';
 import { rejectOption, SegmentChoiceError, tooManyWindows, WorkBudgetError, type Ranked } from '../core/pipeline.js';
 import { ScoringError, type Method } from '../core/scoring/methods.js';
-import { defaultShortSide } from '../core/scoring/segment.js';
 import type { Attention } from '../core/encoders.js';
-import { classifyWork, describeWork, MemoryAccount, readImageHeader, segmentWork, type ImageHeader, type SegmentFormat, type WorkEstimate } from '../core/work-budget.js';
+import { admissionHeader, classifyWork, decodedHeader, describeWork, MemoryAccount, segmentWork, type ImageHeader, type SegmentFormat, type WorkEstimate } from '../core/work-budget.js';
 import { CLASSES_PARAMS, CLASSIFY_PARAMS, openApi, readParams, SEGMENT_PARAMS, type ParamSpec } from './api.js';
 import { checkAuth, errorResponse, HttpError, imageFromRequest, json } from './http.js';
 import { PAGE_HTML } from './page.js';
@@ -130,12 +129,11 @@ async function decoded(request: Request, env: Env, estimate: (header: ImageHeade
   if (env.IMAGES) ({ bytes, input } = await shrink(env.IMAGES, bytes, pixels, maxSide));
   // From the header, before decoding; where only the decoder could read the image (a damaged
   // JPEG it resynchronised), from the decoded size, before any further work.
-  const header = readImageHeader(bytes);
-  const admitted = header && header.width * header.height > 0 && header.width * header.height <= pixels;
-  let release = admitted ? await admit(env, estimate(header), advice) : () => {};
+  const header = admissionHeader(bytes, pixels);
+  let release = header ? await admit(env, estimate(header), advice) : () => {};
   try {
     const image = decodeImage(bytes, { maxPixels: pixels, maxDecodeMB: decodeMB });
-    if (!admitted) release = await admit(env, estimate({ format: 'unknown', width: image.width, height: image.height, decodeBytes: 3 * image.width * image.height }), advice);
+    if (!header) release = await admit(env, estimate(decodedHeader(image)), advice);
     return { image, decodeMs: Date.now() - t, input: input ?? { width: image.width, height: image.height }, release };
   } catch (e) {
     release();
@@ -221,10 +219,10 @@ router.post('/v1/segment', async (request: Request, env: Env) => {
     throw e;
   }
   const { refine, attention } = choices;
-  const maxWindows = Number(env.SEGMENT_MAX_WINDOWS ?? 64), S = pipeline.encoder.info.imageSize;
+  const maxWindows = Number(env.SEGMENT_MAX_WINDOWS ?? 64);
   const work = (header: ImageHeader) => {
     const estimate = segmentWork(header, pipeline.encoder.info, { queries: pipeline.index.queries.rows, shortSide, format, refine });
-    if (estimate.passes > maxWindows) throw new HttpError('invalid_parameter', tooManyWindows(Math.max(S, shortSide ?? defaultShortSide(S)), estimate.passes, maxWindows, S).message);
+    if (estimate.passes > maxWindows) throw new HttpError('invalid_parameter', tooManyWindows(estimate.shortSide, estimate.passes, maxWindows, pipeline.encoder.info.imageSize).message);
     return estimate;
   };
   const { image, decodeMs, input, release } = await decoded(request, env, work, 'send a smaller image, or ask for a smaller size, format=png, or an index with fewer classes');

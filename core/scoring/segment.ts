@@ -3,6 +3,7 @@
 // resized to a short side, cosine maps per window, bilinear upsampling, averaging of
 // overlaps, bilinear resize to the original size, softmax over queries, max over
 // each class's synonyms, optional background thresholds.
+import { shortestSideSize } from '../image.js';
 import { matMulABt, type Matrix } from '../linalg.js';
 
 export interface Window {
@@ -13,6 +14,21 @@ export interface Window {
 /** SCLIP's default: short side 336 for a 224 model, i.e. 1.5 × the input size. */
 export function defaultShortSide(imageSize: number): number {
   return Math.round(1.5 * imageSize);
+}
+
+/** Segmentation squeezes images more elongated than this (the whole image stays in view). */
+export const MAX_SEGMENT_ASPECT = 4;
+
+/**
+ * Where a segmentation works: the short side resized to `requested` (at least the model's input
+ * size; default 1.5 ×), the long side at most MAX_SEGMENT_ASPECT times that (a 1024×1 strip would
+ * otherwise become 344,064 × 336 pixels and thousands of windows), and its sliding windows.
+ */
+export function segmentLayout(width: number, height: number, imageSize: number, requested?: number): { shortSide: number; width: number; height: number; windows: Window[] } {
+  const shortSide = Math.max(imageSize, requested ?? defaultShortSide(imageSize));
+  const [w0, h0] = shortestSideSize(width, height, shortSide);
+  const w = Math.min(w0, MAX_SEGMENT_ASPECT * h0), h = Math.min(h0, MAX_SEGMENT_ASPECT * w0);
+  return { shortSide, width: w, height: h, windows: slidingWindows(w, h, imageSize, Math.max(1, Math.floor(imageSize / 2))) };
 }
 
 /** Windows of size×size at `stride`, the last one aligned to the edge (mmseg slide_inference). */
