@@ -16,7 +16,7 @@ import { CALIP_DEFAULTS } from '../core/scoring/calip.js';
 import { PAMR_DEFAULTS } from '../core/scoring/pamr.js';
 import { SEGMENT_PROB_THRESHOLD } from '../core/scoring/segment.js';
 import { queryTermsOf, searchGrids } from '../core/scoring/tune.js';
-import { calibratedProbabilities, expectedCalibrationError } from '../core/scoring/calibration.js';
+import { expectedCalibrationError, topProbability } from '../core/scoring/calibration.js';
 import { buildIndex } from '../indexer/build.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { ortFor, readModelInfo } from '../models/load-model.js';
@@ -144,19 +144,18 @@ export async function runEval(config: EvalConfig): Promise<EvalReport> {
     log('off-domain support...');
     const kMaxShots = config.shots[config.shots.length - 1]!;
     const flat = await build(`shapes-k${kMaxShots}-flat`, 'shapes.txt', kMaxShots, flatGenerator!.url);
-    const supportStyles: EvalReport['supportStyles'] = [];
-    for (const [style, p] of [['world (on-domain)', largest!], ['flat (off-domain)', flat]] as const) {
-      const cal = p.index.manifest.hyperparameters.calibration!;
-      supportStyles.push({
-        style,
-        auto: p.resolveMethod('auto'),
-        methods: METHODS.map((method) => {
-          const correct = shapeFeatures.map((f, i) => argmax(p.logits(f, method)) === shapeLabels[i]);
-          const top = (T: number) => shapeFeatures.map((f) => Math.max(...calibratedProbabilities(p.logits(f, method), T)));
-          return { method, accuracy: correct.filter(Boolean).length / correct.length, eceBefore: expectedCalibrationError(top(1), correct), eceAfter: expectedCalibrationError(top(cal[method].temperature), correct), params: { ...p.params(method) } };
-        }),
+    // Accuracy and ECE on the 8-way renders, before and after the index's temperature.
+    const calibrationOn = (p: Pipeline) =>
+      METHODS.map((method) => {
+        const logits = shapeFeatures.map((f) => p.logits(f, method));
+        const correct = logits.map((l, i) => argmax(l) === shapeLabels[i]);
+        const T = p.index.manifest.hyperparameters.calibration![method].temperature;
+        return { method, accuracy: correct.filter(Boolean).length / correct.length, eceBefore: expectedCalibrationError(logits.map((l) => topProbability(l)), correct), eceAfter: expectedCalibrationError(logits.map((l) => topProbability(l, T)), correct), params: { ...p.params(method) } };
       });
-    }
+    const supportStyles: EvalReport['supportStyles'] = [
+      { style: 'world (on-domain)', auto: largest!.resolveMethod('auto'), methods: calibrationOn(largest!) },
+      { style: 'flat (off-domain)', auto: flat.resolveMethod('auto'), methods: calibrationOn(flat) },
+    ];
 
     // ---- calibration and "none of these", index of the largest support set ----
     log('calibration and rejection...');
@@ -171,19 +170,17 @@ export async function runEval(config: EvalConfig): Promise<EvalReport> {
     const [noiseF, emptyF] = [await featuresOf(largest!, noise), await featuresOf(largest!, empty)];
     const unseenF = await featuresOf(half, unseenShapes);
     const calibration: EvalReport['calibration'] = [];
-    for (const method of METHODS) {
+    for (const [k, method] of METHODS.entries()) {
       const cal = largest!.index.manifest.hyperparameters.calibration![method];
-      const top = (p: Pipeline, f: ImageFeatures, T: number) => Math.max(...calibratedProbabilities(p.logits(f, method), T));
-      const correct = shapeFeatures.map((f, i) => argmax(largest!.logits(f, method)) === shapeLabels[i]);
       const rejected = (p: Pipeline, features: ImageFeatures[]) => {
         const c = p.index.manifest.hyperparameters.calibration![method];
-        return features.filter((f) => top(p, f, c.temperature) < c.rejectBelow).length / features.length;
+        return features.filter((f) => topProbability(p.logits(f, method), c.temperature) < c.rejectBelow).length / features.length;
       };
       calibration.push({
         method,
         temperature: cal.temperature,
-        eceBefore: expectedCalibrationError(shapeFeatures.map((f) => top(largest!, f, 1)), correct),
-        eceAfter: expectedCalibrationError(shapeFeatures.map((f) => top(largest!, f, cal.temperature)), correct),
+        eceBefore: supportStyles[0]!.methods[k]!.eceBefore,
+        eceAfter: supportStyles[0]!.methods[k]!.eceAfter,
         rejectBelow: cal.rejectBelow,
         rejectedInClass: rejected(largest!, shapeFeatures),
         rejectedNoise: rejected(largest!, noiseF),

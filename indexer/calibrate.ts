@@ -3,13 +3,11 @@
 // set's leave-one-out top probabilities and those of images of no class.
 import type { IndexCalibration } from '../core/index-format.js';
 import type { Matrix } from '../core/linalg.js';
-import { calibratedProbabilities, fitTemperature, rejectionThreshold } from '../core/scoring/calibration.js';
+import { fitTemperature, rejectionThreshold, topProbability } from '../core/scoring/calibration.js';
 import { methodParams, METHODS, scoreImage, type HyperParams } from '../core/scoring/methods.js';
 import type { CalipParams } from '../core/scoring/calip.js';
 import type { SupportSet, TipxParams } from '../core/scoring/tipx.js';
 import type { TuneResult } from '../core/scoring/tune.js';
-
-const topProbability = (logits: Float32Array, temperature: number) => Math.max(...calibratedProbabilities(logits, temperature));
 
 export function calibrate(tuned: TuneResult, W: Matrix, support: SupportSet, chosen: { calip: CalipParams; tipx: TipxParams; combined: HyperParams }, probes: { embeds: Matrix; patches: Matrix[] }): IndexCalibration {
   const D = W.cols;

@@ -49,6 +49,11 @@ export function calibratedProbabilities(logits: Float32Array, temperature = 1): 
   return out.map((v) => v / sum);
 }
 
+/** The top of softmax(logits / T): the answer's probability. */
+export function topProbability(logits: Float32Array, temperature = 1): number {
+  return Math.max(...calibratedProbabilities(logits, temperature));
+}
+
 /** Expected calibration error over `bins` equal-width bins of the top probability (15, as Guo et al.). */
 export function expectedCalibrationError(topProbability: ArrayLike<number>, correct: ArrayLike<boolean>, bins = 15): number {
   const n = topProbability.length, count = new Float64Array(bins), confidence = new Float64Array(bins), right = new Float64Array(bins);

@@ -141,10 +141,15 @@ export async function tuneHyperparameters(W: Matrix, support: SupportSet, option
   };
 }
 
+/** CALIP's logits of a query with its terms: clip + β2·X + β3·Z. */
+function calipLogitsOf(q: QueryTerms, beta2: number, beta3: number): Float32Array {
+  return q.clip.map((v, c) => v + beta2 * q.calipX![c]! + beta3 * q.calipZ![c]!);
+}
+
 /** One query's logits under `method` with `params`, from its terms (its own support image left out). */
 export function termLogits(q: QueryTerms, support: SupportSet, method: Method, params: HyperParams): Float32Array {
   const withCalip = (method === 'calip' || method === 'combined') && q.calipX && q.calipZ;
-  const base = withCalip ? q.clip.map((v, c) => v + params.beta2 * q.calipX![c]! + params.beta3 * q.calipZ![c]!) : q.clip;
+  const base = withCalip ? calipLogitsOf(q, params.beta2, params.beta3) : q.clip;
   if (method === 'clip' || method === 'calip') return base;
   const t = tipxTerms(q.affinity, q.kl, support, params.beta, q.skip);
   return base.map((v, c) => v + params.alpha * t.cache[c]! + params.gamma * t.signature[c]!);
@@ -202,7 +207,7 @@ export function searchGrids(queries: QueryTerms[], support: SupportSet): GridRes
   const tipxGrids = GRIDS.beta.map(() => new GridCounter(GRIDS.alpha, GRIDS.gamma));
   const combinedGrids = GRIDS.beta.map(() => new GridCounter(GRIDS.alpha, GRIDS.gamma));
   for (const q of queries) {
-    const calipBase = withCalip ? q.clip.map((v, c) => v + calip.beta2 * q.calipX![c]! + calip.beta3 * q.calipZ![c]!) : q.clip;
+    const calipBase = withCalip ? calipLogitsOf(q, calip.beta2, calip.beta3) : q.clip;
     GRIDS.beta.forEach((beta, ib) => {
       const terms = tipxTerms(q.affinity, q.kl, support, beta, q.skip);
       tipxGrids[ib]!.add(q.clip, terms.cache, terms.signature, q.label);
