@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { decodeImage, ImageDecodeError } from '../core/decode.js';
 import type { RgbImage } from '../core/image.js';
-import { DATA_FILE, loadIndex } from '../core/index-format.js';
+import { DATA_FILE, loadIndex, type IndexManifest } from '../core/index-format.js';
 import { Pipeline } from '../core/pipeline.js';
 import { openImageEncoder, readModelInfo } from '../models/load-model.js';
 import { UsageError } from './args.js';
@@ -16,19 +16,25 @@ export interface OpenedIndex {
   modelDir: string;
 }
 
-/**
- * The index at `indexDir` with its model: `modelDir` when given, else where the index was built
- * from (the manifest records it). A model other than the one the index was built for is refused.
- */
-export async function openIndex(indexDir: string, modelDir?: string): Promise<OpenedIndex> {
+/** An index folder's manifest and its model folder: `modelDir` when given, else the one it records. */
+export function indexAndModel(indexDir: string, modelDir?: string): { manifest: IndexManifest; model: string } {
   const manifestFile = join(indexDir, 'manifest.json');
   if (!existsSync(manifestFile)) throw new UsageError(`${indexDir} is not an index folder (no manifest.json); build one with nameonly index`);
-  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));
+  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as IndexManifest;
   const model = modelDir ?? manifest.model?.path;
   if (!model) throw new UsageError(`index ${indexDir} does not record where its model is: pass --model <model-dir>`);
   if (!existsSync(join(model, 'model.json'))) {
     throw new UsageError(modelDir ? `${model} is not a converted model folder (no model.json)` : `the index's model is no longer at ${model}: pass --model <model-dir>`);
   }
+  return { manifest, model };
+}
+
+/**
+ * The index at `indexDir` with its model: `modelDir` when given, else where the index was built
+ * from (the manifest records it). A model other than the one the index was built for is refused.
+ */
+export async function openIndex(indexDir: string, modelDir?: string): Promise<OpenedIndex> {
+  const { manifest, model } = indexAndModel(indexDir, modelDir);
   const sha = createHash('sha256').update(readFileSync(join(model, 'model.json'))).digest('hex');
   if (sha !== manifest.model.modelJsonSha256) throw new Error(`index ${manifest.name} was built for model ${manifest.model.name} (model.json sha256 ${manifest.model.modelJsonSha256.slice(0, 12)}…), not for the model at ${model} (${sha.slice(0, 12)}…)`);
   const index = await loadIndex(manifest, readFileSync(join(indexDir, DATA_FILE)));

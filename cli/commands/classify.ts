@@ -1,14 +1,14 @@
 import { Progress } from '../../indexer/progress.js';
 import { NONE_OF_THESE, REJECT_PATTERN, rejectOption } from '../../core/pipeline.js';
-import type { Method } from '../../core/scoring/methods.js';
+import { METHODS, type Method } from '../../core/scoring/methods.js';
 import { parse, positiveInt, UsageError, type Command } from '../args.js';
 import { imageFiles, openIndex, readImage } from '../offline.js';
 
-export const METHODS = ['auto', 'clip', 'calip', 'tipx', 'combined'] as const;
+const CHOICES: readonly string[] = ['auto', ...METHODS];
 
-export function methodOption(value: string | undefined): Method | 'auto' {
+function methodOption(value: string | undefined): Method | 'auto' {
   const method = value ?? 'auto';
-  if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}`);
+  if (!CHOICES.includes(method)) throw new UsageError(`--method must be one of ${CHOICES.join(', ')}`);
   return method as Method | 'auto';
 }
 

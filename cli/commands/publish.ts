@@ -1,16 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { publish, wranglerTarget } from '../../indexer/publish.js';
 import { parse, UsageError, type Command } from '../args.js';
-
-/** The model folder the index records it was built with. */
-function recordedModel(indexDir: string): string {
-  const manifestFile = join(indexDir, 'manifest.json');
-  if (!existsSync(manifestFile)) throw new UsageError(`${indexDir} is not an index folder (no manifest.json)`);
-  const path = (JSON.parse(readFileSync(manifestFile, 'utf8')) as { model?: { path?: string } }).model?.path;
-  if (!path) throw new UsageError('this index does not record its model folder: pass --model <model-dir>');
-  return path;
-}
+import { indexAndModel } from '../offline.js';
 
 export const publishCommand: Command = {
   name: 'publish',
@@ -27,7 +17,7 @@ the folder the index was built with; --bucket to wrangler.toml's (nameonly).`,
     if (positionals.length !== 1) throw new UsageError('expected exactly one <index-dir>');
     const indexDir = positionals[0]!;
     const target = wranglerTarget(values.bucket ?? 'nameonly', Boolean(values.local), values['persist-to']);
-    const model = values.model ?? recordedModel(indexDir);
+    const model = values.model ?? indexAndModel(indexDir).model;
     const { name, version } = await publish(indexDir, model, target, io.err);
     io.out(JSON.stringify({ name, version }));
     return 0;
