@@ -28,6 +28,15 @@ export interface ModelFileInfo {
   bytes: number;
 }
 
+/** An engine tower's exact budget, measured by reserving it in the module at convert time. */
+export interface EngineBudget {
+  dim: number;
+  layers: number;
+  weightBytes: number;
+  stateBytes: number;
+  memoryBytes: number;
+}
+
 export interface ModelInfo {
   format: typeof MODEL_FORMAT;
   schemaVersion: typeof MODEL_SCHEMA_VERSION;
@@ -58,10 +67,14 @@ export interface ModelInfo {
     textEncoder: string;
     /** The int8 engine's weight blob (engine/weights.ts). */
     engineWeights: string;
+    /** The text tower's int8 engine blob (the text Worker); absent in older conversions. */
+    textEngineWeights?: string;
   };
   hashes: Record<string, ModelFileInfo>;
-  /** The engine's exact budget, measured by reserving it in the module at convert time. */
-  engine: { dim: number; layers: number; weightBytes: number; stateBytes: number; memoryBytes: number };
+  /** The image tower's engine budget. */
+  engine: EngineBudget;
+  /** The text tower on the engine (the text Worker), measured the same way; absent in older conversions. */
+  textEngine?: EngineBudget;
   /** The Worker's image tower: the int8 engine (default) or onnxruntime-web (uint8 graph). */
   imageRuntime: ImageRuntime;
   /** The last blocks the image tower computes patch features with (absent in older conversions: csa and vanilla). */
@@ -94,6 +107,10 @@ export function parseModelInfo(value: unknown): ModelInfo {
   const e = m.engine;
   if (!e || ![e.dim, e.layers, e.weightBytes, e.stateBytes, e.memoryBytes].every((n) => Number.isInteger(n) && n > 0) || typeof m.files.engineWeights !== 'string') {
     throw new ModelInfoError('model.json: engine (dim, layers, weightBytes, stateBytes, memoryBytes) and files.engineWeights are required');
+  }
+  const t = m.textEngine;
+  if (t !== undefined && (![t.dim, t.layers, t.weightBytes, t.stateBytes, t.memoryBytes].every((n) => Number.isInteger(n) && n > 0) || typeof m.files.textEngineWeights !== 'string')) {
+    throw new ModelInfoError('model.json: textEngine (dim, layers, weightBytes, stateBytes, memoryBytes) needs files.textEngineWeights');
   }
   if (m.attentions !== undefined && !(Array.isArray(m.attentions) && m.attentions.every((a) => known.includes(a)))) throw new ModelInfoError(`model.json: attentions must be a list of ${ATTENTIONS.join(', ')}`);
   return m as ModelInfo;

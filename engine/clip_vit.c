@@ -15,7 +15,7 @@
 //
 // Numerics: weights int8 per output channel, activations 7-bit per row with a zero point,
 // int32 accumulation; LayerNorm, softmax, GELU and attention in f32.
-#include "kernels.h"
+#include "transformer.h"
 
 #define MAGIC 0x45564F4E  // "NOVE" little-endian: nameonly vit engine
 #define VERSION 1
@@ -24,7 +24,6 @@
 
 enum { ACT_QUICK_GELU = 0, ACT_GELU = 1, ACT_GELU_TANH = 2 };
 enum { OUT_IMAGE = 1, OUT_PATCHES = 2, OUT_CSA = 4, OUT_NACLIP = 8, OUT_CLEARCLIP = 16 };
-enum { ATT_STANDARD = 0, ATT_CSA = 1, ATT_NACLIP = 2, ATT_CLEARCLIP = 3 };
 #define NACLIP_SIGMA 5.0f  // the official default gaussian_std, in patches
 enum { OK = 0, E_MAGIC = 1, E_VERSION = 2, E_CONFIG = 3, E_SIZE = 4, E_MEMORY = 5, E_STATE = 6 };
 
@@ -43,21 +42,6 @@ typedef struct {
 } Config;
 
 typedef struct {
-  const int8_t* w;       // [out, in]
-  const float* scale;    // [out] per output channel
-  const float* bias;     // [out] (zeros where the checkpoint has none)
-  const int32_t* wsum;   // [out] sum_i w[o,i], for the activations' zero point
-  int out, in;
-} QLinear;
-
-typedef struct {
-  const float *ln1_g, *ln1_b;
-  QLinear q, k, v, o;
-  const float *ln2_g, *ln2_b;
-  QLinear fc1, fc2;
-} Layer;
-
-typedef struct {
   QLinear patch;         // conv weight [dim, 3*P*P] in (c, y, x) order
   const float* cls;      // [dim]
   const float* pos;      // [seq_len, dim]
@@ -68,15 +52,10 @@ typedef struct {
 } Weights;
 
 typedef struct {
+  Stack st;              // the transformer's buffers (transformer.h), T = seq_len
   float* pixels;         // [3, S, S] input, normalised
-  float *x, *xb, *xsave; // [T, dim] residual stream, scratch, input of the last block
-  float *q, *k, *v;      // [T, dim]
-  float *att, *att2;     // [T, T] one head's attention (att2: CSA's key-key half)
+  float* xsave;          // [T, dim] input of the last block
   float* omega;          // [T, T] NACLIP's neighbourhood term, computed once
-  float* hb;             // [T, max(hidden_dim, dim)], or the flattened patches [N, 3*P*P]
-  uint8_t* xq;           // quantised rows of the next product's input
-  float* xs;             // [max(T, patches)] row scales
-  int32_t* xz;           // row zero points
   float *emb, *csa_emb;  // [T, embed_dim]: row 0 image_embeds, rows 1.. patch_embeds
   float *naclip_emb, *clearclip_emb;
 } RunState;
@@ -89,80 +68,29 @@ static uint8_t* blob;
 static uint32_t blob_size, state_size;
 static int reserved, ready;
 
-extern unsigned char __heap_base;
-static uintptr_t heap_top;
-
-// ---------------------------------------------------------------------------------
-// Memory: one bump allocator over the linear memory, grown once.
-
-static uint64_t align16(uint64_t n) { return (n + 15) & ~(uint64_t)15; }
-
-static void* bump(uint32_t bytes) {
-  if (!heap_top) heap_top = align16((uintptr_t)&__heap_base);
-  uint64_t end = (uint64_t)heap_top + align16(bytes);
-  uint64_t have = (uint64_t)__builtin_wasm_memory_size(0) << 16;
-  if (end > have) {
-    uint64_t pages = (end - have + 65535) >> 16;
-    if (end > 0xFFFF0000u || __builtin_wasm_memory_grow(0, pages) == (unsigned long)-1) return 0;
-  }
-  void* p = (void*)heap_top;
-  heap_top = end;
-  return p;
-}
-
 // ---------------------------------------------------------------------------------
 // The blob layout, shared by the size computation and the mapping (one walk, two uses).
 
-static uint64_t qlinear_bytes(int out, int in) { return align16((uint64_t)out * in) + 3 * align16(4 * (uint64_t)out); }
-static uint64_t floats_bytes(uint64_t n) { return align16(4 * n); }
-
 static uint64_t layout_bytes(const Config* p) {
-  uint64_t D = p->dim, I = p->hidden_dim;
-  uint64_t layer = 4 * floats_bytes(D) + 4 * qlinear_bytes(D, D) + qlinear_bytes(I, D) + qlinear_bytes(D, I);
+  uint64_t D = p->dim;
   return HEADER_BYTES + qlinear_bytes(D, p->patch_dim) + floats_bytes(D) + floats_bytes((uint64_t)p->seq_len * D) + 2 * floats_bytes(D) +
-         p->n_layers * layer + 2 * floats_bytes(D) + qlinear_bytes(p->embed_dim, D);
+         p->n_layers * layer_bytes(p->dim, p->hidden_dim) + 2 * floats_bytes(D) + qlinear_bytes(p->embed_dim, D);
 }
 
 static const uint8_t* cursor;
-static const float* take_floats(uint64_t n) {
-  const float* p = (const float*)cursor;
-  cursor += floats_bytes(n);
-  return p;
-}
-static QLinear take_qlinear(int out, int in) {
-  QLinear l = { .out = out, .in = in };
-  l.w = (const int8_t*)cursor;
-  cursor += align16((uint64_t)out * in);
-  l.scale = take_floats(out);
-  l.bias = take_floats(out);
-  l.wsum = (const int32_t*)take_floats(out);
-  return l;
-}
 
 static void map_weights(void) {
-  int D = c.dim, I = c.hidden_dim;
+  int D = c.dim;
   cursor = blob + HEADER_BYTES;
-  w.patch = take_qlinear(D, c.patch_dim);
-  w.cls = take_floats(D);
-  w.pos = take_floats((uint64_t)c.seq_len * D);
-  w.pre_g = take_floats(D);
-  w.pre_b = take_floats(D);
-  for (int l = 0; l < c.n_layers; l++) {
-    Layer* L = &w.layers[l];
-    L->ln1_g = take_floats(D);
-    L->ln1_b = take_floats(D);
-    L->q = take_qlinear(D, D);
-    L->k = take_qlinear(D, D);
-    L->v = take_qlinear(D, D);
-    L->o = take_qlinear(D, D);
-    L->ln2_g = take_floats(D);
-    L->ln2_b = take_floats(D);
-    L->fc1 = take_qlinear(I, D);
-    L->fc2 = take_qlinear(D, I);
-  }
-  w.post_g = take_floats(D);
-  w.post_b = take_floats(D);
-  w.proj = take_qlinear(c.embed_dim, D);
+  w.patch = take_qlinear(&cursor, D, c.patch_dim);
+  w.cls = take_floats(&cursor, D);
+  w.pos = take_floats(&cursor, (uint64_t)c.seq_len * D);
+  w.pre_g = take_floats(&cursor, D);
+  w.pre_b = take_floats(&cursor, D);
+  for (int l = 0; l < c.n_layers; l++) w.layers[l] = take_layer(&cursor, D, c.hidden_dim);
+  w.post_g = take_floats(&cursor, D);
+  w.post_b = take_floats(&cursor, D);
+  w.proj = take_qlinear(&cursor, c.embed_dim, D);
 }
 
 // Elements of the widest product input: an MLP hidden layer or the flattened patches.
@@ -219,17 +147,20 @@ __attribute__((export_name("engine_reserve"))) void* engine_reserve(uint32_t byt
   state_size = (uint32_t)state;
   int T = c.seq_len, D = c.dim;
   uint8_t* p = st;
-#define CARVE(field, type, count) (s.field = (type*)p, p += align16(sizeof(type) * (uint64_t)(count)))
-  CARVE(pixels, float, 3 * c.image_size * c.image_size);
-  CARVE(x, float, T * D); CARVE(xb, float, T * D); CARVE(xsave, float, T * D);
-  CARVE(q, float, T * D); CARVE(k, float, T * D); CARVE(v, float, T * D);
-  CARVE(att, float, T * T); CARVE(att2, float, T * T); CARVE(omega, float, T * T);
-  CARVE(hb, float, widest(&c));
-  CARVE(xq, uint8_t, widest(&c));
-  CARVE(xs, float, T); CARVE(xz, int32_t, T);
-  CARVE(emb, float, T * c.embed_dim); CARVE(csa_emb, float, T * c.embed_dim);
-  CARVE(naclip_emb, float, T * c.embed_dim); CARVE(clearclip_emb, float, T * c.embed_dim);
+  Stack* t = &s.st;
+#define CARVE(field, type, count) (field = (type*)p, p += align16(sizeof(type) * (uint64_t)(count)))
+  CARVE(s.pixels, float, 3 * c.image_size * c.image_size);
+  CARVE(t->x, float, T * D); CARVE(t->xb, float, T * D); CARVE(s.xsave, float, T * D);
+  CARVE(t->q, float, T * D); CARVE(t->k, float, T * D); CARVE(t->v, float, T * D);
+  CARVE(t->att, float, T * T); CARVE(t->att2, float, T * T); CARVE(s.omega, float, T * T);
+  CARVE(t->hb, float, widest(&c));
+  CARVE(t->xq, uint8_t, widest(&c));
+  CARVE(t->xs, float, T); CARVE(t->xz, int32_t, T);
+  CARVE(s.emb, float, T * c.embed_dim); CARVE(s.csa_emb, float, T * c.embed_dim);
+  CARVE(s.naclip_emb, float, T * c.embed_dim); CARVE(s.clearclip_emb, float, T * c.embed_dim);
 #undef CARVE
+  t->T = T; t->dim = D; t->hidden_dim = c.hidden_dim; t->n_heads = c.n_heads; t->head_dim = c.head_dim;
+  t->act = c.act; t->eps = c.eps; t->omega = s.omega;
   reserved = 1;
   return blob;
 }
@@ -252,95 +183,10 @@ __attribute__((export_name("engine_init"))) int engine_init(void) {
   return OK;
 }
 
-// ---------------------------------------------------------------------------------
-// Building blocks
-
-static void layernorm(float* out, const float* x, const float* g, const float* b, int rows, int n) {
-  for (int r = 0; r < rows; r++) {
-    const float* xr = x + (long)r * n;
-    float* o = out + (long)r * n;
-    float mean = 0, var = 0;
-    for (int i = 0; i < n; i++) mean += xr[i];
-    mean /= n;
-    for (int i = 0; i < n; i++) var += (xr[i] - mean) * (xr[i] - mean);
-    float inv = 1 / sqrt_f32(var / n + c.eps);
-    for (int i = 0; i < n; i++) o[i] = (xr[i] - mean) * inv * g[i] + b[i];
-  }
-}
-
-// out[rows, l->out] = l(x[rows, l->in]): quantise the rows, then the int8 product.
-static void linear(float* out, const float* x, const QLinear* l, int rows) {
-  for (int r = 0; r < rows; r++) s.xs[r] = quantize_row(s.xq + (long)r * l->in, &s.xz[r], x + (long)r * l->in, l->in);
-  qmatmul(out, s.xq, s.xs, s.xz, rows, l->w, l->scale, l->bias, l->wsum, l->out, l->in);
-}
-
-static void add_into(float* x, const float* y, int n) {
-  for (int i = 0; i < n; i++) x[i] += y[i];
-}
-
-// att[i, j] = softmax_j(scale * a_i . b_j + bias[i, j]) over one head's slice of a and b.
-static void scores(float* att, const float* a, const float* b, int h, const float* bias) {
-  int T = c.seq_len, D = c.dim, hd = c.head_dim;
-  gemm_abt_f32(att, T, a + h * hd, D, T, b + h * hd, D, T, hd);
-  float scale = 1 / sqrt_f32((float)hd);
-  for (long i = 0; i < (long)T * T; i++) att[i] = att[i] * scale + (bias ? bias[i] : 0);
-  for (int i = 0; i < T; i++) softmax_f32(att + (long)i * T, T);
-}
-
-// out[T, dim] = per head A v, A of the attention `kind`: softmax(QK^T); CSA's softmax(QQ^T) +
-// softmax(KK^T); NACLIP's softmax(KK^T + Omega); ClearCLIP's softmax(QQ^T).
-static void attention(float* out, int kind) {
-  int T = c.seq_len, D = c.dim, hd = c.head_dim;
-  for (int h = 0; h < c.n_heads; h++) {
-    if (kind == ATT_CSA) {
-      scores(s.att, s.q, s.q, h, 0);
-      scores(s.att2, s.k, s.k, h, 0);
-      add_into(s.att, s.att2, T * T);
-    } else if (kind == ATT_NACLIP) {
-      scores(s.att, s.k, s.k, h, s.omega);
-    } else if (kind == ATT_CLEARCLIP) {
-      scores(s.att, s.q, s.q, h, 0);
-    } else {
-      scores(s.att, s.q, s.k, h, 0);
-    }
-    gemm_ab_f32(out + h * hd, D, s.att, T, T, s.v + h * hd, D, T, hd);
-  }
-}
-
-// x <- out_proj(attention(LN1(x))): the residual added by the full block, not here.
-static void attend(const Layer* L, float* out, int kind) {
-  int T = c.seq_len, D = c.dim;
-  layernorm(s.xb, s.x, L->ln1_g, L->ln1_b, T, D);
-  // q, k and v share one quantisation of their input.
-  linear(s.q, s.xb, &L->q, T);
-  qmatmul(s.k, s.xq, s.xs, s.xz, T, L->k.w, L->k.scale, L->k.bias, L->k.wsum, D, D);
-  qmatmul(s.v, s.xq, s.xs, s.xz, T, L->v.w, L->v.scale, L->v.bias, L->v.wsum, D, D);
-  attention(s.xb, kind);
-  linear(out, s.xb, &L->o, T);
-}
-
-static void block(const Layer* L, int kind) {
-  int T = c.seq_len, D = c.dim, I = c.hidden_dim;
-  // NACLIP and ClearCLIP keep only the attention of the last block: no residual, no MLP.
-  if (kind == ATT_NACLIP || kind == ATT_CLEARCLIP) {
-    attend(L, s.hb, kind);
-    memcpy(s.x, s.hb, sizeof(float) * T * D);
-    return;
-  }
-  attend(L, s.hb, kind);
-  add_into(s.x, s.hb, T * D);
-
-  layernorm(s.xb, s.x, L->ln2_g, L->ln2_b, T, D);
-  linear(s.hb, s.xb, &L->fc1, T);
-  activation_f32(s.hb, (long)T * I, c.act);
-  linear(s.xb, s.hb, &L->fc2, T);
-  add_into(s.x, s.xb, T * D);
-}
-
 // post_layernorm + visual_projection of the first `rows` tokens.
 static void finish(float* emb, int rows) {
-  layernorm(s.xb, s.x, w.post_g, w.post_b, rows, c.dim);
-  linear(emb, s.xb, &w.proj, rows);
+  layernorm(&s.st, s.st.xb, s.st.x, w.post_g, w.post_b, rows);
+  linear(&s.st, emb, s.st.xb, &w.proj, rows);
 }
 
 // ---------------------------------------------------------------------------------
@@ -350,19 +196,22 @@ __attribute__((export_name("engine_forward"))) int engine_forward(int outputs) {
   if (!ready) return last_error = E_STATE;
   int S = c.image_size, P = c.patch_size, G = c.grid, D = c.dim, T = c.seq_len;
 
+  const Stack* st = &s.st;
+  float* x = st->x;
+
   // Patch embedding: a stride-P convolution is one product over the flattened patches.
   for (int gy = 0; gy < G; gy++)
     for (int gx = 0; gx < G; gx++) {
-      float* patch = s.hb + (long)(gy * G + gx) * c.patch_dim;
+      float* patch = st->hb + (long)(gy * G + gx) * c.patch_dim;
       for (int ch = 0; ch < 3; ch++)
         for (int y = 0; y < P; y++) memcpy(patch + (ch * P + y) * P, s.pixels + ((long)ch * S + gy * P + y) * S + gx * P, sizeof(float) * P);
     }
-  linear(s.x + D, s.hb, &w.patch, c.n_patches);
-  memcpy(s.x, w.cls, sizeof(float) * D);
-  add_into(s.x, w.pos, T * D);
-  layernorm(s.x, s.x, w.pre_g, w.pre_b, T, D);
+  linear(st, x + D, st->hb, &w.patch, c.n_patches);
+  memcpy(x, w.cls, sizeof(float) * D);
+  add_into(x, w.pos, T * D);
+  layernorm(st, x, x, w.pre_g, w.pre_b, T);
 
-  for (int l = 0; l < c.n_layers - 1; l++) block(&w.layers[l], ATT_STANDARD);
+  for (int l = 0; l < c.n_layers - 1; l++) block(st, &w.layers[l], ATT_STANDARD);
 
   // The last block once per requested variant, each from the same saved input.
   const Layer* last = &w.layers[c.n_layers - 1];
@@ -373,11 +222,11 @@ __attribute__((export_name("engine_forward"))) int engine_forward(int outputs) {
     { outputs & OUT_CLEARCLIP, ATT_CLEARCLIP, s.clearclip_emb, T },
   };
   int done = 0;
-  memcpy(s.xsave, s.x, sizeof(float) * T * D);
+  memcpy(s.xsave, x, sizeof(float) * T * D);
   for (int i = 0; i < 4; i++) {
     if (!passes[i].wanted) continue;
-    if (done++) memcpy(s.x, s.xsave, sizeof(float) * T * D);
-    block(last, passes[i].kind);
+    if (done++) memcpy(x, s.xsave, sizeof(float) * T * D);
+    block(st, last, passes[i].kind);
     finish(passes[i].emb, passes[i].rows);
   }
   return OK;

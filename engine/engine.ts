@@ -1,6 +1,6 @@
-// The host side of the ViT engine (engine/clip_vit.c): picks the fastest exact kernel,
-// streams the weight blob straight into the module's memory (no JavaScript copy of the
-// whole blob), and runs the forward pass. The same code runs in Node and in workerd; each
+// The host side of the engine (engine/clip_vit.c, clip_text.c): picks the fastest exact
+// kernel, streams a tower's weight blob straight into the module's memory (no JavaScript copy
+// of the whole blob), and runs the forward pass. The same code runs in Node and in workerd; each
 // brings its compiled modules (engine/node.ts reads them from disk, the Worker imports them).
 import type { ImageEmbeddings, ImageOutput, ImageTower } from '../core/encoders.js';
 import type { Matrix } from '../core/linalg.js';
@@ -8,7 +8,7 @@ import type { ModelInfo } from '../core/model-info.js';
 import type { CalipProducts } from '../core/scoring/calip-graph.js';
 import type { CalipTerms } from '../core/scoring/calip.js';
 import type { SupportProducts } from '../core/scoring/support-graph.js';
-import { HEADER_BYTES, readHeader, ENGINE_VERSION } from './blob-format.js';
+import { HEADER_BYTES, readHeader, readTextHeader, ENGINE_VERSION, TEXT_ENGINE_VERSION } from './blob-format.js';
 
 export type EngineKernel = 'relaxed' | 'simd128';
 export type KernelChoice = EngineKernel | 'auto';
@@ -38,6 +38,14 @@ interface Exports {
   engine_qmatmul(out: number, x: number, xs: number, xz: number, T: number, w: number, ws: number, b: number, wsum: number, O: number, n: number): void;
   engine_quantize_row(q: number, zero: number, x: number, n: number): number;
   engine_half_matvec2(out: number, F: number, probes: number, M: number, D: number): void;
+  text_header(): number;
+  text_error(): number;
+  text_reserve(bytes: number): number;
+  text_init(): number;
+  text_forward(tokens: number): number;
+  text_tokens(): number;
+  text_embeds(): number;
+  text_state_bytes(): number;
   engine_calip_terms(clip: number, vgt: number, tav: number, f: number, Fs: number, HW: number, W: number, C: number, D: number, S: number, fsPrime: number, scratch: number): void;
 }
 
@@ -50,6 +58,7 @@ const REASONS: Record<number, string> = {
   4: 'the blob size does not match its header (truncated or altered)',
   5: 'not enough memory for weights and run state',
   6: 'the blob changed while it was loaded, or the engine was set up twice',
+  7: 'a token id outside the vocabulary, or more tokens than the context holds',
 };
 
 /** Why the engine refused (engine_error's code). */
@@ -97,8 +106,8 @@ export class EngineInstance {
   floats(pointer: number, length: number): Float32Array {
     return new Float32Array(this.exports.memory.buffer, pointer, length);
   }
-  fail(what: string): never {
-    throw new EngineError(`${what}: ${engineErrorReason(this.exports.engine_error())}`);
+  fail(what: string, code = this.exports.engine_error()): never {
+    throw new EngineError(`${what}: ${engineErrorReason(code)}`);
   }
 }
 
@@ -132,6 +141,43 @@ export async function* chunksOf(bytes: Uint8Array, chunk = 1 << 20): AsyncIterab
   for (let i = 0; i < bytes.length; i += chunk) yield bytes.subarray(i, i + chunk);
 }
 
+/** A tower's set-up calls: clip_vit.c's engine_* or clip_text.c's text_*. */
+interface TowerCalls {
+  header(): number;
+  reserve(bytes: number): number;
+  init(): number;
+  error(): number;
+}
+
+/**
+ * Streams a tower's blob into the module's memory: the header first (`check` refuses a blob for
+ * another model), one grow to the final size, then every chunk copied in place. A source that
+ * checks a hash throws at its end, before the weights are used.
+ */
+async function loadTower(engine: EngineInstance, calls: TowerCalls, source: BlobSource, what: string, check: (head: Uint8Array) => void): Promise<void> {
+  const iterator = source.chunks[Symbol.asyncIterator]();
+  // The header, which may span chunks.
+  const head = new Uint8Array(HEADER_BYTES);
+  let have = 0;
+  let rest: Uint8Array | undefined;
+  while (have < HEADER_BYTES) {
+    const { value, done } = await iterator.next();
+    if (done) throw new EngineError(`${what}: truncated (${have} bytes, not even a header)`);
+    const n = Math.min(value.length, HEADER_BYTES - have);
+    head.set(value.subarray(0, n), have);
+    have += n;
+    if (n < value.length) rest = value.subarray(n);
+  }
+  check(head);
+  engine.bytes().set(head, calls.header());
+  const at = calls.reserve(source.bytes);
+  if (at === 0) engine.fail(what, calls.error());
+  // The memory has grown once, to its final size: its buffer no longer moves.
+  engine.bytes().set(head, at);
+  await copyInto(engine.bytes(), at, source.bytes, resume(rest, iterator), what, HEADER_BYTES);
+  if (calls.init() !== 0) engine.fail(what, calls.error());
+}
+
 /** The image tower on the engine: the same interface and outputs as the ONNX encoder. */
 export class VitEngine implements ImageTower {
   private constructor(
@@ -147,42 +193,20 @@ export class VitEngine implements ImageTower {
     return this.engine.memoryBytes;
   }
 
-  /**
-   * Streams the blob into the module's memory: the header first (checked against the
-   * model), one grow to the final size, then every chunk copied in place. A source that
-   * checks a hash throws at its end, before the weights are used.
-   */
   static async load(modules: EngineModules, info: ModelInfo, source: BlobSource, options: { kernel?: KernelChoice } = {}): Promise<VitEngine> {
     const engine = await EngineInstance.create(modules, options.kernel);
     const what = `engine weights of model ${info.name}`;
-    const iterator = source.chunks[Symbol.asyncIterator]();
-    // The header, which may span chunks.
-    const head = new Uint8Array(HEADER_BYTES);
-    let have = 0;
-    let rest: Uint8Array | undefined;
-    while (have < HEADER_BYTES) {
-      const { value, done } = await iterator.next();
-      if (done) throw new EngineError(`${what}: truncated (${have} bytes, not even a header)`);
-      const n = Math.min(value.length, HEADER_BYTES - have);
-      head.set(value.subarray(0, n), have);
-      have += n;
-      if (n < value.length) rest = value.subarray(n);
-    }
-    const header = readHeader(head);
-    if (!header) throw new EngineError(`${what}: not an engine weight blob`);
-    if (header.version !== ENGINE_VERSION) throw new EngineError(`${what}: blob version ${header.version}, this engine reads ${ENGINE_VERSION}; convert the model again`);
-    const v = info.engine;
-    if (header.imageSize !== info.imageSize || header.patchSize !== info.patchSize || header.embedDim !== info.embedDim || (v && (header.dim !== v.dim || header.layers !== v.layers))) {
-      throw new EngineError(`${what}: the blob is for another model (${header.layers}x${header.dim}, patch ${header.patchSize} @ ${header.imageSize}px, embed ${header.embedDim})`);
-    }
     const ex = engine.exports;
-    engine.bytes().set(head, ex.engine_header());
-    const at = ex.engine_reserve(source.bytes);
-    if (at === 0) engine.fail(what);
-    // The memory has grown once, to its final size: its buffer no longer moves.
-    engine.bytes().set(head, at);
-    await copyInto(engine.bytes(), at, source.bytes, resume(rest, iterator), what, HEADER_BYTES);
-    if (ex.engine_init() !== 0) engine.fail(what);
+    const calls = { header: () => ex.engine_header(), reserve: (n: number) => ex.engine_reserve(n), init: () => ex.engine_init(), error: () => ex.engine_error() };
+    await loadTower(engine, calls, source, what, (head) => {
+      const header = readHeader(head);
+      if (!header) throw new EngineError(`${what}: not an engine weight blob`);
+      if (header.version !== ENGINE_VERSION) throw new EngineError(`${what}: blob version ${header.version}, this engine reads ${ENGINE_VERSION}; convert the model again`);
+      const v = info.engine;
+      if (header.imageSize !== info.imageSize || header.patchSize !== info.patchSize || header.embedDim !== info.embedDim || (v && (header.dim !== v.dim || header.layers !== v.layers))) {
+        throw new EngineError(`${what}: the blob is for another model (${header.layers}x${header.dim}, patch ${header.patchSize} @ ${header.imageSize}px, embed ${header.embedDim})`);
+      }
+    });
     return new VitEngine(engine, info);
   }
 
@@ -210,6 +234,48 @@ export class VitEngine implements ImageTower {
 
   async release(): Promise<void> {
     // A WebAssembly memory never shrinks; it goes with the instance once unreferenced.
+  }
+}
+
+/** The text tower on the engine: one text at a time, over its tokens up to the pooled one. */
+export class TextEngine {
+  private constructor(
+    private readonly engine: EngineInstance,
+    readonly info: ModelInfo,
+    private readonly contextLength: number,
+  ) {}
+
+  get kernel(): EngineKernel {
+    return this.engine.kernel;
+  }
+  get memoryBytes(): number {
+    return this.engine.memoryBytes;
+  }
+
+  static async load(modules: EngineModules, info: ModelInfo, source: BlobSource, options: { kernel?: KernelChoice } = {}): Promise<TextEngine> {
+    const engine = await EngineInstance.create(modules, options.kernel);
+    const what = `text engine weights of model ${info.name}`;
+    const ex = engine.exports;
+    const calls = { header: () => ex.text_header(), reserve: (n: number) => ex.text_reserve(n), init: () => ex.text_init(), error: () => ex.text_error() };
+    await loadTower(engine, calls, source, what, (head) => {
+      const header = readTextHeader(head);
+      if (!header) throw new EngineError(`${what}: not a text engine weight blob`);
+      if (header.version !== TEXT_ENGINE_VERSION) throw new EngineError(`${what}: blob version ${header.version}, this engine reads ${TEXT_ENGINE_VERSION}; convert the model again`);
+      const t = info.textEngine;
+      if (header.embedDim !== info.embedDim || header.contextLength !== info.contextLength || (t && (header.dim !== t.dim || header.layers !== t.layers))) {
+        throw new EngineError(`${what}: the blob is for another model (${header.layers}x${header.dim}, context ${header.contextLength}, embed ${header.embedDim})`);
+      }
+    });
+    return new TextEngine(engine, info, info.contextLength);
+  }
+
+  /** ids: the tokens up to and including the pooled one (pooledTokens) -> the text embedding [E], not normalised. */
+  encode(ids: ArrayLike<number>): Float32Array {
+    const ex = this.engine.exports;
+    if (ids.length < 1 || ids.length > this.contextLength) throw new EngineError(`text engine: ${ids.length} tokens, expected 1 to ${this.contextLength}`);
+    new Int32Array(ex.memory.buffer, ex.text_tokens(), ids.length).set(ids);
+    if (ex.text_forward(ids.length) !== 0) this.engine.fail('text engine forward pass', ex.text_error());
+    return this.engine.floats(ex.text_embeds(), this.info.embedDim).slice();
   }
 }
 

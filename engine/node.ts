@@ -5,7 +5,7 @@ import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelInfo } from '../core/model-info.js';
 import { HEADER_BYTES } from './blob-format.js';
-import { EngineError, engineErrorReason, VitEngine, type EngineModules, type KernelChoice } from './engine.js';
+import { EngineError, engineErrorReason, TextEngine, VitEngine, type BlobSource, type EngineModules, type KernelChoice } from './engine.js';
 
 const BUILD = new URL('./build/', import.meta.url).pathname;
 export const ENGINE_MODULE_FILES = { relaxed: 'clip-vit-relaxed.wasm', simd128: 'clip-vit-simd128.wasm' } as const;
@@ -32,41 +32,49 @@ export function kernelFromEnv(): KernelChoice {
   throw new EngineError(`NAMEONLY_ENGINE_KERNEL must be relaxed, simd128 or auto, not "${k}"`);
 }
 
-export async function openEngine(modelDir: string, info: ModelInfo, kernel: KernelChoice = kernelFromEnv()): Promise<VitEngine> {
-  const file = join(modelDir, info.files.engineWeights);
+/** A blob of the model folder, streamed and checked against its sha256 in model.json at the end. */
+function blobFile(modelDir: string, info: ModelInfo, file: string, what: string): BlobSource {
+  const path = join(modelDir, file);
   const hash = createHash('sha256');
-  const expected = info.hashes[info.files.engineWeights]?.sha256;
+  const expected = info.hashes[file]?.sha256;
   async function* chunks() {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
       hash.update(chunk as Buffer);
       yield chunk as Uint8Array;
     }
-    if (hash.digest('hex') !== expected) throw new EngineError(`engine weights of model ${info.name} do not match their sha256 in model.json`);
+    if (hash.digest('hex') !== expected) throw new EngineError(`${what} of model ${info.name} do not match their sha256 in model.json`);
   }
-  let bytes: number;
   try {
-    bytes = statSync(file).size;
+    return { bytes: statSync(path).size, chunks: chunks() };
   } catch {
-    throw new EngineError(`engine weights of model ${info.name} are missing (${file}); convert the checkpoint again`);
+    throw new EngineError(`${what} of model ${info.name} are missing (${path}); convert the checkpoint again`);
   }
-  return VitEngine.load(await engineModules(), info, { bytes, chunks: chunks() }, { kernel });
+}
+
+export async function openEngine(modelDir: string, info: ModelInfo, kernel: KernelChoice = kernelFromEnv()): Promise<VitEngine> {
+  return VitEngine.load(await engineModules(), info, blobFile(modelDir, info, info.files.engineWeights, 'engine weights'), { kernel });
+}
+
+export async function openTextEngine(modelDir: string, info: ModelInfo, kernel: KernelChoice = kernelFromEnv()): Promise<TextEngine> {
+  const file = info.files.textEngineWeights;
+  if (!file) throw new EngineError(`model ${info.name} has no text engine blob (converted by an older version): convert the checkpoint again`);
+  return TextEngine.load(await engineModules(), info, blobFile(modelDir, info, file, 'text engine weights'), { kernel });
 }
 
 /**
- * The engine's exact memory for a blob: reserves weights + run state in a fresh instance of
- * each module this runtime compiles and reads the memory size (the larger of the two).
+ * The engine's exact memory for a tower's blob: reserves weights + run state in a fresh instance
+ * of each module this runtime compiles and reads the memory size (the larger of the two).
  */
-export function measureEngineMemory(blob: Uint8Array): { stateBytes: number; memoryBytes: number } {
+export function measureEngineMemory(blob: Uint8Array, tower: 'engine' | 'text' = 'engine'): { stateBytes: number; memoryBytes: number } {
   let stateBytes = 0, memoryBytes = 0;
   for (const file of Object.values(ENGINE_MODULE_FILES)) {
     const bytes = readFileSync(join(BUILD, file));
     if (!WebAssembly.validate(bytes)) continue;
-    const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as {
-      memory: WebAssembly.Memory; engine_header(): number; engine_reserve(n: number): number; engine_error(): number; engine_state_bytes(): number;
-    };
-    new Uint8Array(ex.memory.buffer).set(blob.subarray(0, HEADER_BYTES), ex.engine_header());
-    if (ex.engine_reserve(blob.length) === 0) throw new EngineError(`the engine refuses this image tower: ${engineErrorReason(ex.engine_error())}`);
-    stateBytes = ex.engine_state_bytes();
+    const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Record<string, () => number> & { memory: WebAssembly.Memory } & Record<string, (n: number) => number>;
+    const call = (name: string, n = 0) => ex[`${tower}_${name}`]!(n);
+    new Uint8Array(ex.memory.buffer).set(blob.subarray(0, HEADER_BYTES), call('header'));
+    if (call('reserve', blob.length) === 0) throw new EngineError(`the engine refuses this ${tower === 'text' ? 'text' : 'image'} tower: ${engineErrorReason(call('error'))}`);
+    stateBytes = call('state_bytes');
     memoryBytes = Math.max(memoryBytes, ex.memory.buffer.byteLength);
   }
   return { stateBytes, memoryBytes };

@@ -6,7 +6,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { estimateWorkerHeap, MODEL_FORMAT, MODEL_SCHEMA_VERSION, WORKER_JS_RESERVE, WORKER_MEMORY_LIMIT, type ImageRuntime, type ModelInfo } from '../core/model-info.js';
 import { ATTENTIONS } from '../core/encoders.js';
 import { measureEngineMemory } from '../engine/node.js';
-import { buildEngineBlob } from '../engine/weights.js';
+import { buildEngineBlob, buildTextEngineBlob } from '../engine/weights.js';
 import { bundledVocabulary } from './bundled-vocab.js';
 import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
 import { buildImageEncoder, buildTextEncoder } from './clip-graphs.js';
@@ -16,6 +16,7 @@ export const FILES = {
   imageEncoderQuantized: 'image_encoder_uint8.onnx',
   textEncoder: 'text_encoder.onnx',
   engineWeights: 'image_encoder_int8.bin',
+  textEngineWeights: 'text_encoder_int8.bin',
 } as const;
 
 export interface ConvertResult {
@@ -76,6 +77,9 @@ export function convertCheckpoint(checkpointDir: string, outDir: string, log: (l
   const engineMemory = measureEngineMemory(blob);
   log('building text encoder...');
   files.set(FILES.textEncoder, buildTextEncoder(ck).encode());
+  const textBlob = buildTextEngineBlob(ck);
+  files.set(FILES.textEngineWeights, textBlob);
+  const textEngineMemory = measureEngineMemory(textBlob, 'text');
   files.set('vocab.json', new TextEncoder().encode(JSON.stringify(ck.tokenizer.vocab)));
   files.set('merges.txt', new TextEncoder().encode(['#version: 0.2', ...ck.tokenizer.merges].join('\n') + '\n'));
 
@@ -103,6 +107,7 @@ export function convertCheckpoint(checkpointDir: string, outDir: string, log: (l
     files: { ...FILES },
     hashes,
     engine: { dim: c.vision.hidden, layers: c.vision.layers, weightBytes: blob.length, ...engineMemory },
+    textEngine: { dim: c.text.hidden, layers: c.text.layers, weightBytes: textBlob.length, ...textEngineMemory },
     imageRuntime,
     attentions: [...ATTENTIONS],
     workerMemory: {

@@ -111,6 +111,11 @@ export function visionCheckpoint(spec: TinySpec): Checkpoint {
   return { config: parseConfig(tinyConfig(spec)), weights: tinyWeights(spec, (n) => !n.startsWith('text')) } as Checkpoint;
 }
 
+/** The text tower of a spec as an in-memory checkpoint (no image weights): text-engine tests and benchmarks at real sizes. */
+export function textCheckpoint(spec: TinySpec): Checkpoint {
+  return { config: parseConfig(tinyConfig(spec)), weights: tinyWeights(spec, (n) => !n.startsWith('vision') && !n.startsWith('visual')) } as Checkpoint;
+}
+
 export function writeTinyCheckpoint(spec: TinySpec, dir: string): void {
   const config = tinyConfig(spec);
   const tensors = tinyWeights(spec);

@@ -9,8 +9,9 @@ import { halfToFloat } from '../core/half.js';
 import { calipTerms } from '../core/scoring/calip.js';
 import { chunksOf, EngineError, EngineInstance, EngineScoring, VitEngine, type EngineKernel } from '../engine/engine.js';
 import { HEADER_BYTES, readHeader, writeHeader } from '../engine/blob-format.js';
-import { engineModules, openEngine } from '../engine/node.js';
-import { openImageEncoder, readModelInfo } from '../models/load-model.js';
+import { engineModules, openEngine, openTextEngine } from '../engine/node.js';
+import { pooledTokens } from '../core/tokenizer.js';
+import { openImageEncoder, openTextEncoder, openTokenizer, readModelInfo } from '../models/load-model.js';
 import type { TinyVariant } from '../models/tiny-checkpoints.js';
 import { cosine, maxAbsDiff, meanRowCosine, randomUnitRows, tempDir, testPixels, tinyModel } from './helpers.js';
 
@@ -166,6 +167,31 @@ describe('engine forward pass against the fp32 ONNX graph', () => {
       // Both kernels compute the same integers, and everything else is the same code.
       expect(outputs[1]!.imageEmbeds).toEqual(outputs[0]!.imageEmbeds);
       for (const kind of ATTENTIONS) expect(outputs[1]![ATTENTION_OUTPUT[kind].field]).toEqual(outputs[0]![ATTENTION_OUTPUT[kind].field]);
+    });
+  }
+
+  const TEXTS = ['a photo of a dog.', 'x', 'a bright red star on a white background, drawn with a thick pen.', 'word '.repeat(90)];
+  for (const variant of ['tiny-p16', 'tiny-p32-f16-legacy', 'tiny-p8-bf16'] as TinyVariant[]) {
+    it(`${variant}: the text tower on the engine within cosine 0.999 of the fp32 text graph (pooling as the config says, over-long text cut), both kernels bit-identical`, async () => {
+      const { modelDir } = tinyModel(variant);
+      const info = readModelInfo(modelDir);
+      const tokenizer = openTokenizer(modelDir);
+      const rows = TEXTS.map((t) => tokenizer.tokenize(t, info.contextLength));
+      const reference = await (await openTextEncoder(modelDir)).encode(rows);
+      const E = info.embedDim;
+      const outputs: Float32Array[][] = [];
+      for (const kernel of KERNELS) {
+        const engine = await openTextEngine(modelDir, info, kernel);
+        expect(engine.kernel).toBe(kernel);
+        const out = rows.map((ids) => engine.encode(pooledTokens(ids, info.eosTokenId)));
+        out.forEach((e, i) => expect(cosine(e, reference.subarray(i * E, (i + 1) * E)), TEXTS[i]).toBeGreaterThanOrEqual(0.999));
+        // No tokens, more than the context, an id outside the vocabulary: refused, not read out of bounds.
+        expect(() => engine.encode([])).toThrow(EngineError);
+        expect(() => engine.encode(new Array(info.contextLength + 1).fill(1))).toThrow(EngineError);
+        expect(() => engine.encode([49408])).toThrow(/vocabulary/);
+        outputs.push(out);
+      }
+      expect(outputs[1]).toEqual(outputs[0]);
     });
   }
 
