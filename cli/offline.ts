@@ -8,7 +8,9 @@ import { decodeImage, ImageDecodeError } from '../core/decode.js';
 import type { RgbImage } from '../core/image.js';
 import { DATA_FILE, loadIndex, type IndexManifest } from '../core/index-format.js';
 import { Pipeline } from '../core/pipeline.js';
-import { openImageEncoder, readModelInfo } from '../models/load-model.js';
+import { checkLabels, DEFAULT_MAX_LABELS, embedLabels, LabelError, labelsOnlyIndex } from '../core/request-labels.js';
+import { openTextEngine } from '../engine/node.js';
+import { openImageEncoder, openTokenizer, readModelInfo } from '../models/load-model.js';
 import { UsageError } from './args.js';
 
 export interface OpenedIndex {
@@ -38,10 +40,36 @@ export async function openIndex(indexDir: string, modelDir?: string): Promise<Op
   const sha = createHash('sha256').update(readFileSync(join(model, 'model.json'))).digest('hex');
   if (sha !== manifest.model.modelJsonSha256) throw new Error(`index ${manifest.name} was built for model ${manifest.model.name} (model.json sha256 ${manifest.model.modelJsonSha256.slice(0, 12)}…), not for the model at ${model} (${sha.slice(0, 12)}…)`);
   const index = await loadIndex(manifest, readFileSync(join(indexDir, DATA_FILE)));
-  const info = readModelInfo(model);
-  // What the Worker runs for this model: the same numbers offline and at the edge.
-  const encoder = await openImageEncoder(model, info.imageRuntime === 'engine' ? { runtime: 'engine' } : { runtime: 'wasm', quantized: true });
-  return { pipeline: new Pipeline(encoder, index), modelDir: resolve(model) };
+  return { pipeline: new Pipeline(await workerImageTower(model), index), modelDir: resolve(model) };
+}
+
+/** What the Worker runs for this model: the same numbers offline and at the edge. */
+function workerImageTower(modelDir: string) {
+  const info = readModelInfo(modelDir);
+  return openImageEncoder(modelDir, info.imageRuntime === 'engine' ? { runtime: 'engine' } : { runtime: 'wasm', quantized: true });
+}
+
+/**
+ * Labels given on the command line, as the Worker serves them: embedded by the text tower on the
+ * int8 engine (the text Worker's), and scored alone (`index` absent: the model at `modelDir`) or
+ * added to the index's classes. Bad labels are usage errors naming the label.
+ */
+export async function labelsPipeline(labels: string[], templates: string[] | undefined, opened: { pipeline?: Pipeline; modelDir: string }, maxLabels = DEFAULT_MAX_LABELS): Promise<{ pipeline: Pipeline; truncated: string[] }> {
+  const info = readModelInfo(opened.modelDir);
+  let checked;
+  try {
+    checked = checkLabels(labels, templates, maxLabels, opened.pipeline?.index.manifest.classes.map((c) => c.name));
+  } catch (e) {
+    if (e instanceof LabelError) throw new UsageError(e.message);
+    throw e;
+  }
+  const text = await openTextEngine(opened.modelDir, info);
+  const { W, truncated } = embedLabels((tokens) => text.encode(tokens), openTokenizer(opened.modelDir), info, checked.labels, checked.templates);
+  const sha = createHash('sha256').update(readFileSync(join(opened.modelDir, 'model.json'))).digest('hex');
+  const pipeline = opened.pipeline
+    ? opened.pipeline.withLabels(checked.labels, W)
+    : new Pipeline(await workerImageTower(opened.modelDir), labelsOnlyIndex(checked.labels, W, { name: info.name, modelJsonSha256: sha }));
+  return { pipeline, truncated: checked.labels.filter((_, i) => truncated[i]) };
 }
 
 const IMAGE_FILE = /\.(jpe?g|png|webp)$/i;

@@ -6,7 +6,8 @@ import type { LoadedIndex } from './index-format.js';
 import { matrix, matVec, normalizeRows, type Matrix } from './linalg.js';
 import { CalipGraph, type CalipProducts } from './scoring/calip-graph.js';
 import { SupportGraph, type SupportProducts } from './scoring/support-graph.js';
-import { tipxProbes } from './scoring/tipx.js';
+import { supportClassifier, tipxProbes } from './scoring/tipx.js';
+import { withRequestLabels } from './request-labels.js';
 import { calibratedProbabilities } from './scoring/calibration.js';
 import { METHODS, methodParams, scoreImage, type HyperParams, type ImageFeatures, type Method } from './scoring/methods.js';
 import { pamr, PAMR_DEFAULTS, type PamrOptions } from './scoring/pamr.js';
@@ -167,11 +168,21 @@ export class Pipeline {
     const usesCalip = method === 'calip' || method === 'combined';
     const calip = usesCalip && this.calipProducts && features.patches ? await this.calipProducts.terms(features.embed, features.patches) : undefined;
     let supportProducts: Float32Array | undefined;
-    if ((method === 'tipx' || method === 'combined') && this.supportProducts) {
-      const fDotW = calip?.clip ?? matVec(W, features.embed);
-      supportProducts = await this.supportProducts.products(tipxProbes(features.embed, fDotW, W).probes);
+    if ((method === 'tipx' || method === 'combined') && this.supportProducts && this.index.support) {
+      const Ws = supportClassifier(W, this.index.support);
+      const fDotW = (calip?.clip ?? matVec(W, features.embed)).subarray(0, Ws.rows);
+      supportProducts = await this.supportProducts.products(tipxProbes(features.embed, fDotW, Ws).probes);
     }
     return scoreImage(method, features, W, this.index.support, params, { calip, supportProducts });
+  }
+
+  /**
+   * This index with `labels` (embedded as the rows of W) added as zero-shot classes after its own:
+   * TIP-X's products stay where they are (its support set covers the index's classes only);
+   * CALIP's terms are computed here, over every class.
+   */
+  withLabels(labels: string[], W: Matrix): Pipeline {
+    return new Pipeline(this.encoder, withRequestLabels(this.index, labels, W)).withProducts({ support: this.supportProducts });
   }
 
   /** The last blocks this model's image tower computes (model.json; older conversions: CSA and the plain one). */

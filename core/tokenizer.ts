@@ -131,3 +131,19 @@ export class ClipTokenizer {
     return ids;
   }
 }
+
+/**
+ * The tokens a text tower needs for its pooled output: up to and including the pooled token,
+ * HF's rule: legacy configs (eos_token_id 2) pool at argmax(ids), others at the first eos.
+ * Under the causal mask the tokens after it never change it.
+ */
+export function pooledTokens(ids: readonly number[], eosTokenId: number): number[] {
+  const at = eosTokenId === 2 ? ids.indexOf(Math.max(...ids)) : Math.max(0, ids.indexOf(eosTokenId));
+  return ids.slice(0, at + 1);
+}
+
+/** A tokenizer from a model folder's vocab.json and merges.txt texts. */
+export function tokenizerFromFiles(vocabJson: string, mergesText: string): ClipTokenizer {
+  const merges = mergesText.split('\n').filter((l) => l && !l.startsWith('#version'));
+  return new ClipTokenizer(JSON.parse(vocabJson) as Record<string, number>, merges);
+}

@@ -9,7 +9,7 @@ import type { IndexClass, IndexManifest, SupportSource } from '../core/index-for
 import { matrix, normalizeRows, type Matrix } from '../core/linalg.js';
 
 import { fillTemplate, textClassifier } from '../core/scoring/classifier.js';
-import { DEFAULT_PARAMS, METHODS } from '../core/scoring/methods.js';
+import { DEFAULT_HYPERPARAMETERS, METHODS } from '../core/scoring/methods.js';
 import { prepareSupport } from '../core/scoring/tipx.js';
 import { tuneHyperparameters } from '../core/scoring/tune.js';
 import { calibrate } from './calibrate.js';
@@ -177,10 +177,7 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
 
     let support: { features: Matrix; labels: Int32Array; logNorm: Float32Array } | null = null;
     let manifestSupport: IndexManifest['support'] = null;
-    let hyperparameters: IndexManifest['hyperparameters'] = {
-      source: 'defaults',
-      params: { calip: { beta2: DEFAULT_PARAMS.beta2, beta3: DEFAULT_PARAMS.beta3 }, tipx: { alpha: 0, beta: DEFAULT_PARAMS.beta, gamma: 0 }, combined: DEFAULT_PARAMS },
-    };
+    let hyperparameters: IndexManifest['hyperparameters'] = DEFAULT_HYPERPARAMETERS;
     if (items.length > 0) {
       const embedded = await timed('support', async () => {
         const progress = new Progress('encoding support images', items.length, 'images', stream);

@@ -111,10 +111,12 @@ export async function publish(indexDir: string, modelDir: string, target: Publis
     const mb = (n: number) => `${Math.round(n / 2 ** 20)} MB`;
     throw new Error(`model ${info.name} does not fit a Worker: it needs about ${mb(info.workerMemory.totalBytes)} of ${mb(info.workerMemory.limitBytes)} (image tower ${mb(info.workerMemory.imageTowerBytes)}); use a smaller image tower`);
   }
-  // The Worker reads only the image tower of the model's runtime.
+  // The image Worker reads only the image tower of the model's runtime; the text Worker the
+  // text tower on the engine and the tokenizer (labels given with a request).
   const tower = info.imageRuntime === 'engine' ? info.files.engineWeights : info.files.imageEncoderQuantized;
+  const text = info.files.textEngineWeights ? [info.files.textEngineWeights, info.tokenizer.vocab, info.tokenizer.merges] : [];
   const steps: [string, Uint8Array, string][] = [
-    [modelKey(modelSha, tower), readFileSync(join(modelDir, tower)), 'application/octet-stream'],
+    ...[tower, ...text].map((file): [string, Uint8Array, string] => [modelKey(modelSha, file), readFileSync(join(modelDir, file)), 'application/octet-stream']),
     [modelKey(modelSha, 'model.json'), modelJson, 'application/json'],
     [indexKey(name, version, DATA_FILE), data, 'application/octet-stream'],
     [indexKey(name, version, 'manifest.json'), manifestBytes, 'application/json'],

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ImageEncoder, TextEncoder, type ImageTower, type OrtModule } from '../core/encoders.js';
 import { openEngine } from '../engine/node.js';
 import { parseModelInfo, type ModelInfo } from '../core/model-info.js';
-import { ClipTokenizer } from '../core/tokenizer.js';
+import { tokenizerFromFiles, type ClipTokenizer } from '../core/tokenizer.js';
 
 /** onnxruntime-node, onnxruntime-web (WASM), or the int8 engine (image tower only). */
 export type Runtime = 'node' | 'wasm' | 'engine';
@@ -51,7 +51,5 @@ export async function openTextEncoder(modelDir: string, runtime: Exclude<Runtime
 
 export function openTokenizer(modelDir: string): ClipTokenizer {
   const info = readModelInfo(modelDir);
-  const vocab = JSON.parse(readFileSync(join(modelDir, info.tokenizer.vocab), 'utf8')) as Record<string, number>;
-  const merges = readFileSync(join(modelDir, info.tokenizer.merges), 'utf8').split('\n').filter((l) => l && !l.startsWith('#version'));
-  return new ClipTokenizer(vocab, merges);
+  return tokenizerFromFiles(readFileSync(join(modelDir, info.tokenizer.vocab), 'utf8'), readFileSync(join(modelDir, info.tokenizer.merges), 'utf8'));
 }

@@ -11,15 +11,30 @@ import { readModelInfo } from '../models/load-model.js';
 import { randomUnitRows, tempDir } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
-let bundle: string | undefined;
+const bundles = new Map<string, string>();
 
-/** `wrangler deploy --dry-run --outdir`: the exact bundle a deploy would upload. */
-export function buildWorker(): string {
+/** `wrangler deploy --dry-run --outdir`: the exact bundle a deploy would upload (of the image Worker, or with `config` another). */
+export function buildWorker(config = 'wrangler.toml'): string {
+  let bundle = bundles.get(config);
   if (!bundle) {
     bundle = tempDir('worker-bundle');
-    execFileSync(join(ROOT, 'node_modules/.bin/wrangler'), ['deploy', '--dry-run', '--outdir', bundle], { cwd: ROOT, stdio: 'pipe', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    execFileSync(join(ROOT, 'node_modules/.bin/wrangler'), ['deploy', '--dry-run', '-c', config, '--outdir', bundle], { cwd: ROOT, stdio: 'pipe', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    bundles.set(config, bundle);
   }
   return bundle;
+}
+
+/** A bundle's modules, listed explicitly: Miniflare's module walker refuses ORT's dynamic import(). */
+function modulesOf(dir: string) {
+  return {
+    modulesRoot: dir,
+    modules: [
+      { type: 'ESModule' as const, path: join(dir, 'index.js') },
+      ...readdirSync(dir)
+        .filter((f) => f.endsWith('.wasm'))
+        .map((f) => ({ type: 'CompiledWasm' as const, path: join(dir, f) })),
+    ],
+  };
 }
 
 export interface WorkerHandle {
@@ -31,23 +46,29 @@ export interface WorkerHandle {
   dispose(): Promise<void>;
 }
 
-export async function startWorker(vars: Record<string, string> = {}, listen = false, images = false, r2Persist?: string): Promise<WorkerHandle> {
-  const dir = buildWorker();
-  const mf = new Miniflare({
-    // Listed explicitly: Miniflare's module walker refuses ORT's dynamic import().
-    modulesRoot: dir,
-    modules: [
-      { type: 'ESModule', path: join(dir, 'index.js') },
-      ...readdirSync(dir)
-        .filter((f) => f.endsWith('.wasm'))
-        .map((f) => ({ type: 'CompiledWasm' as const, path: join(dir, f) })),
-    ],
+/**
+ * The image Worker in workerd; with `text`, the text Worker beside it (wrangler.text.toml's
+ * bundle) behind its TEXT service binding, both on one R2 bucket, as `npm run dev` runs them.
+ * `text: 'unbound'` leaves the binding out; 'down' binds a Worker that always fails.
+ */
+export async function startWorker(vars: Record<string, string> = {}, listen = false, images = false, r2Persist?: string, text?: 'bound' | 'unbound' | 'down'): Promise<WorkerHandle> {
+  const image = {
+    name: 'nameonly',
+    ...modulesOf(buildWorker()),
     compatibilityDate: '2026-04-01',
-    ...(listen ? { host: '127.0.0.1', port: 0 } : {}),
-    r2Buckets: ['STORE'],
-    ...(r2Persist ? { r2Persist } : {}),
+    r2Buckets: { STORE: 'nameonly' },
     ...(images ? { images: { binding: 'IMAGES' } } : {}),
     bindings: { DEFAULT_INDEX: 'tiny', PUBLIC: 'true', MAX_BODY_BYTES: String(10 * 2 ** 20), MAX_PIXELS: '16000000', MAX_DECODE_MB: '48', RELOAD_CHECK_SECONDS: '0', ...vars },
+    ...(text === 'bound' || text === 'down' ? { serviceBindings: { TEXT: 'nameonly-text' } } : {}),
+  };
+  const textWorker =
+    text === 'bound'
+      ? { name: 'nameonly-text', ...modulesOf(buildWorker('wrangler.text.toml')), compatibilityDate: '2026-04-01', r2Buckets: { STORE: 'nameonly' } }
+      : { name: 'nameonly-text', modules: true, script: 'export default { fetch() { throw new Error("text Worker crashed"); } }' };
+  const mf = new Miniflare({
+    ...(listen ? { host: '127.0.0.1', port: 0 } : {}),
+    ...(r2Persist ? { r2Persist } : {}),
+    workers: text === 'bound' || text === 'down' ? [image, textWorker] : [image],
   });
   await mf.ready;
   const bucket = await mf.getR2Bucket('STORE');

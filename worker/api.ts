@@ -2,6 +2,7 @@
 // that /openapi.json publishes.
 import { ATTENTION_NAMES, ATTENTIONS, DEFAULT_ATTENTION } from '../core/encoders.js';
 import { REJECT_PATTERN } from '../core/pipeline.js';
+import { DEFAULT_LABEL_TEMPLATES, DEFAULT_MAX_LABELS } from '../core/request-labels.js';
 import { METHODS } from '../core/scoring/methods.js';
 import { PAMR_DEFAULTS } from '../core/scoring/pamr.js';
 import { SEGMENT_PROB_THRESHOLD } from '../core/scoring/segment.js';
@@ -15,11 +16,17 @@ export interface ParamSpec {
   schema: ParamSchema;
 }
 
-const indexParam: ParamSpec = { name: 'index', description: 'index name (default: the DEFAULT_INDEX var)', schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' } };
+const indexParam: ParamSpec = { name: 'index', description: 'index name (default: the DEFAULT_INDEX var; with labels and no index, the labels alone are classified with the default index\'s model)', schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' } };
+const labelsParam: ParamSpec = {
+  name: 'labels',
+  description: `comma-separated labels to score as zero-shot classes, no index needed (also a "labels" list in a JSON or multipart body, with optional "templates", default ${JSON.stringify(DEFAULT_LABEL_TEMPLATES)}); with index=, added to its classes. At most MAX_LABELS (default ${DEFAULT_MAX_LABELS}); an empty or repeated label is a 422 naming it; the text Worker embeds them once, then they are cached`,
+  schema: { type: 'string' },
+};
 
 export const CLASSIFY_PARAMS: ParamSpec[] = [
   { name: 'top_k', description: 'labels to return', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 5 } },
   { name: 'method', description: 'auto = the method with the best leave-one-out accuracy on the index\'s support set (ties to the simpler), CALIP without one', schema: { type: 'string', enum: ['auto', ...METHODS], default: 'auto' } },
+  labelsParam,
   { name: 'reject', description: 'answer "none of these" when the top calibrated probability is under a threshold: auto = the index\'s (fitted on its support set and images of no class; none without a support set), off, or a number in [0, 1]', schema: { type: 'string', pattern: REJECT_PATTERN, default: 'auto' } },
   indexParam,
 ];
@@ -31,6 +38,7 @@ export const SEGMENT_PARAMS: ParamSpec[] = [
   { name: 'refine', description: 'pamr: pixel-adaptive mask refinement of the class maps at the image size (SCLIP/NACLIP recipe: dilations 8 and 16); its time is timings_ms.refine', schema: { type: 'string', enum: ['none', 'pamr'], default: 'none' } },
   { name: 'steps', description: 'PAMR iterations', schema: { type: 'integer', minimum: 1, maximum: 20, default: PAMR_DEFAULTS.steps } },
   { name: 'prob_thd', description: `pixels whose best class probability is under this become background (SCLIP's prob_thd; default ${SEGMENT_PROB_THRESHOLD} when the index has a class named "background", off otherwise; needs such a class)`, schema: { type: 'number', minimum: 0, maximum: 1 } },
+  labelsParam,
   { name: 'area_thd', description: 'classes covering less than this fraction of the foreground become background (SCLIP\'s area_thd; off by default; needs a "background" class)', schema: { type: 'number', minimum: 0, maximum: 1 } },
   indexParam,
 ];
@@ -67,6 +75,20 @@ const errorSchema = {
   properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } },
 };
 
+const indexSchema = { type: ['object', 'null'], description: 'null when only the labels given with the request were scored', properties: { name: { type: 'string' }, version: { type: 'string' } } };
+
+const requestLabelsSchema = {
+  type: 'object',
+  description: 'present when labels were given with the request',
+  properties: {
+    count: { type: 'integer' },
+    templates: { type: 'array', items: { type: 'string' } },
+    cache: { type: 'object', description: 'where each label\'s embedding came from: this isolate, the shared cache (R2), or the text Worker now', properties: { isolate: { type: 'integer' }, shared: { type: 'integer' }, encoded: { type: 'integer' } } },
+    truncated: { type: 'array', items: { type: 'string' }, description: 'labels a prompt of which was cut to CLIP\'s 77 tokens' },
+    note: { type: 'string', description: 'with an index that has a support set: TIP-X scores only its classes' },
+  },
+};
+
 const labelsSchema = {
   type: 'object',
   required: ['answer', 'labels', 'method', 'calibrated', 'reject_below', 'index', 'model', 'timings_ms'],
@@ -76,9 +98,10 @@ const labelsSchema = {
     calibrated: { type: 'boolean', description: 'false for an index without a support set (nothing to calibrate on): raw softmax' },
     reject_below: { type: ['number', 'null'] },
     method: { type: 'string', enum: METHODS },
-    index: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' } } },
+    index: indexSchema,
+    request_labels: requestLabelsSchema,
     model: { type: 'string' },
-    timings_ms: { type: 'object', properties: Object.fromEntries(['decode', 'preprocess', 'encode', 'score', 'total'].map((k) => [k, { type: 'number' }])) },
+    timings_ms: { type: 'object', description: 'text: getting the rows of the labels given (cache or text Worker)', properties: Object.fromEntries(['text', 'decode', 'preprocess', 'encode', 'score', 'total'].map((k) => [k, { type: 'number' }])) },
   },
 };
 
@@ -92,9 +115,10 @@ const segmentationSchema = {
     height: { type: 'integer' },
     input: { type: 'object', description: 'the uploaded image', properties: { width: { type: 'integer' }, height: { type: 'integer' } } },
     legend: legendSchema,
-    index: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' } } },
+    index: indexSchema,
+    request_labels: requestLabelsSchema,
     model: { type: 'string' },
-    timings_ms: { type: 'object', properties: Object.fromEntries(['decode', 'segment', 'refine', 'total'].map((k) => [k, { type: 'number' }])) },
+    timings_ms: { type: 'object', properties: Object.fromEntries(['text', 'decode', 'segment', 'refine', 'total'].map((k) => [k, { type: 'number' }])) },
     attention: { type: 'string', enum: ATTENTIONS },
     labels: { type: 'array', items: { type: 'integer' }, description: 'format=json: the class index of every pixel, row by row' },
     rle: { type: 'array', items: { type: 'integer' }, description: 'format=rle: [class, run length, class, run length, …], row by row' },
@@ -106,7 +130,8 @@ const imageBody = {
   content: {
     'image/jpeg': { schema: { type: 'string', format: 'binary' } },
     'image/png': { schema: { type: 'string', format: 'binary' } },
-    'multipart/form-data': { schema: { type: 'object', required: ['image'], properties: { image: { type: 'string', format: 'binary' } } } },
+    'multipart/form-data': { schema: { type: 'object', required: ['image'], properties: { image: { type: 'string', format: 'binary' }, labels: { type: 'string', description: 'JSON list or comma-separated' }, templates: { type: 'string', description: 'JSON list, each with {}' } } } },
+    'application/json': { schema: { type: 'object', required: ['image'], properties: { image: { type: 'string', description: 'base64' }, labels: { type: 'array', items: { type: 'string' } }, templates: { type: 'array', items: { type: 'string' } } } } },
   },
 };
 
@@ -117,8 +142,8 @@ const errors = Object.fromEntries(
     ['403', 'invalid API key'],
     ['413', 'body over MAX_BODY_BYTES, image over MAX_PIXELS or MAX_DECODE_MB, or the request’s estimated memory over REQUEST_MEMORY_MB (the message names its parts)'],
     ['415', 'unsupported content type or image format'],
-    ['422', 'invalid parameter'],
-    ['503', 'model or index not available (with the reason); busy (the requests in flight leave too little memory) or deadline_exceeded (REQUEST_DEADLINE_MS), both with Retry-After'],
+    ['422', 'invalid parameter; a label that is empty, repeated or too long (named in the message), or too many labels'],
+    ['503', 'model or index not available (with the reason); the text Worker unreachable for labels= (with the reason); busy (the requests in flight leave too little memory) or deadline_exceeded (REQUEST_DEADLINE_MS), both with Retry-After'],
   ].map(([code, description]) => [code, { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]),
 );
 

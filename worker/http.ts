@@ -111,8 +111,40 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
 
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'];
 
-/** The image bytes of a request: raw body, or the "image" field of multipart/form-data. */
-export async function imageFromRequest(request: Request, limit: number): Promise<Uint8Array> {
+/** What a request brings beside its image: labels (and their templates) given with it. */
+export interface RequestFields {
+  labels?: unknown;
+  templates?: unknown;
+}
+
+/** A multipart text field: a JSON list, or (labels) a comma-separated list. */
+function listField(value: unknown, name: string, commas: boolean): unknown {
+  if (value === null) return undefined;
+  if (typeof value !== 'string') throw new HttpError('bad_request', `the "${name}" field must be text`);
+  if (value.trim().startsWith('[') || !commas) {
+    try {
+      return JSON.parse(value);
+    } catch {
+      throw new HttpError('bad_request', `the "${name}" field is not a JSON list`);
+    }
+  }
+  return value.split(',').map((l) => l.trim());
+}
+
+function base64Bytes(text: string): Uint8Array {
+  try {
+    return Uint8Array.from(atob(text.replace(/^data:[^,]*,/, '')), (c) => c.charCodeAt(0));
+  } catch {
+    throw new HttpError('bad_request', 'the "image" field is not base64');
+  }
+}
+
+/**
+ * The image bytes of a request and its fields: a raw image body; multipart/form-data with an
+ * "image" file and optional "labels" and "templates" fields; or a JSON body
+ * {"image": "<base64>", "labels": [...], "templates": [...]}.
+ */
+export async function readImageRequest(request: Request, limit: number): Promise<{ bytes: Uint8Array; fields: RequestFields }> {
   const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'multipart/form-data') {
     const body = await readBody(request, limit);
@@ -124,8 +156,19 @@ export async function imageFromRequest(request: Request, limit: number): Promise
     }
     const field = form.get('image') as unknown;
     if (!(field instanceof Blob)) throw new HttpError('bad_request', 'multipart/form-data needs a file field named "image"');
-    return new Uint8Array(await field.arrayBuffer());
+    return { bytes: new Uint8Array(await field.arrayBuffer()), fields: { labels: listField(form.get('labels'), 'labels', true), templates: listField(form.get('templates'), 'templates', false) } };
   }
-  if (type && !IMAGE_TYPES.includes(type)) throw new HttpError('unsupported_media_type', `content-type ${type} is not supported: send image/jpeg, image/png or multipart/form-data`);
-  return readBody(request, limit);
+  if (type === 'application/json') {
+    let body: { image?: unknown; labels?: unknown; templates?: unknown };
+    try {
+      body = JSON.parse(new TextDecoder().decode(await readBody(request, limit))) as typeof body;
+    } catch (e) {
+      if (e instanceof HttpError) throw e;
+      throw new HttpError('bad_request', 'the body is not JSON');
+    }
+    if (!body || typeof body !== 'object' || typeof body.image !== 'string') throw new HttpError('bad_request', 'a JSON body needs "image": the image as base64');
+    return { bytes: base64Bytes(body.image), fields: { labels: body.labels, templates: body.templates } };
+  }
+  if (type && !IMAGE_TYPES.includes(type)) throw new HttpError('unsupported_media_type', `content-type ${type} is not supported: send image/jpeg, image/png, multipart/form-data or application/json`);
+  return { bytes: await readBody(request, limit), fields: {} };
 }

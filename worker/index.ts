@@ -10,7 +10,8 @@ import { ScoringError, type Method } from '../core/scoring/methods.js';
 import type { Attention } from '../core/encoders.js';
 import { admissionHeader, classifyWork, decodedHeader, describeWork, MemoryAccount, segmentWork, type ImageHeader, type SegmentFormat, type WorkEstimate } from '../core/work-budget.js';
 import { CLASSES_PARAMS, CLASSIFY_PARAMS, openApi, readParams, SEGMENT_PARAMS, type ParamSpec } from './api.js';
-import { checkAuth, errorResponse, HttpError, imageFromRequest, json } from './http.js';
+import { checkAuth, errorResponse, HttpError, json, readImageRequest } from './http.js';
+import { labelCacheBytes, requestPipeline } from './labels.js';
 import { PAGE_HTML } from './page.js';
 import { Store, towerWasmBytes } from './store.js';
 
@@ -34,6 +35,10 @@ export interface Env {
   REQUEST_DEADLINE_MS?: string;
   /** The engine's int8 kernel: auto (the fastest exact one here), relaxed or simd128. */
   ENGINE_KERNEL?: string;
+  /** The text Worker (wrangler.text.toml), for labels given with a request. */
+  TEXT?: Fetcher;
+  /** Most labels one request may give (default 100). */
+  MAX_LABELS?: string;
 }
 
 let store: Store | undefined;
@@ -70,7 +75,7 @@ async function residentMemory(s: Store): Promise<{ wasm: number; index: number; 
  */
 async function admit(env: Env, estimate: WorkEstimate, advice: string): Promise<() => void> {
   const { wasm, index } = await residentMemory(storeFor(env));
-  const perRequest = Math.min(limits(env).requestBytes, WORKER_MEMORY_LIMIT - wasm - index);
+  const perRequest = Math.min(limits(env).requestBytes, WORKER_MEMORY_LIMIT - wasm - index - labelCacheBytes());
   const need = `this request would need about ${(estimate.bytes / MB).toFixed(1)} MB (${describeWork(estimate)})`;
   if (estimate.bytes > perRequest) {
     throw new HttpError('payload_too_large', `${need}, over the ${(perRequest / MB).toFixed(1)} MB a request may use here (REQUEST_MEMORY_MB, within what the model and indexes leave of 128 MB); ${advice}`);
@@ -121,9 +126,8 @@ async function shrink(images: ImagesBinding, bytes: Uint8Array, maxPixels: numbe
  * The request's image, decoded once its work (`estimate`, from the image's header) is admitted;
  * `release` ends its memory reservation and must be called when the request ends.
  */
-async function decoded(request: Request, env: Env, estimate: (header: ImageHeader) => WorkEstimate, advice: string) {
-  const { body, pixels, decodeMB, maxSide } = limits(env);
-  let bytes = await imageFromRequest(request, body);
+async function decoded(bytes: Uint8Array, env: Env, estimate: (header: ImageHeader) => WorkEstimate, advice: string) {
+  const { pixels, decodeMB, maxSide } = limits(env);
   const t = Date.now();
   let input: { width: number; height: number } | undefined;
   if (env.IMAGES) ({ bytes, input } = await shrink(env.IMAGES, bytes, pixels, maxSide));
@@ -150,6 +154,18 @@ async function begin(request: Request, env: Env, specs: ParamSpec[]) {
   return { params, name, ...(await storeFor(env).get(name)) };
 }
 
+/**
+ * The start of classify and segment: `begin`, the body, and the pipeline to score with: the
+ * index's, or with labels given with the request (labels.ts).
+ */
+async function beginImage(request: Request, env: Env, specs: ParamSpec[]) {
+  const { params, name, pipeline: indexPipeline, version } = await begin(request, env, specs);
+  const { bytes, fields } = await readImageRequest(request, limits(env).body);
+  const given = await requestPipeline(env, { labels: params.labels as string | undefined, indexNamed: params.index !== undefined }, fields, indexPipeline);
+  const index = given?.labelsOnly ? null : { name, version };
+  return { params, name, index, bytes, pipeline: given?.pipeline ?? indexPipeline, requestLabels: given?.report, textMs: given?.ms };
+}
+
 const router = Router();
 
 router.get('/', () => new Response(PAGE_HTML, { headers: { 'content-type': 'text/html; charset=utf-8' } }));
@@ -173,8 +189,8 @@ router.get('/v1/health', async (_request: Request, env: Env) => {
   }
   const { indexes, wasm, index } = await residentMemory(s);
   // JavaScript: the indexes' arrays and what the requests in flight reserved (decoded images, maps, answers).
-  const inFlight = requestMemory.inFlightBytes;
-  const memory = { wasm_heap_bytes: wasm, index_bytes: index, requests_in_flight_bytes: inFlight, total_bytes: wasm + index + inFlight, limit_bytes: WORKER_MEMORY_LIMIT };
+  const inFlight = requestMemory.inFlightBytes, labels = labelCacheBytes();
+  const memory = { wasm_heap_bytes: wasm, index_bytes: index, label_cache_bytes: labels, requests_in_flight_bytes: inFlight, total_bytes: wasm + index + labels + inFlight, limit_bytes: WORKER_MEMORY_LIMIT };
   const body = { status, reason, default_index: env.DEFAULT_INDEX, indexes, failed_versions: s.failedVersions(), memory };
   return json(body, status === 'ok' ? 200 : 503);
 });
@@ -187,8 +203,8 @@ router.get('/v1/classes', async (request: Request, env: Env) => {
 
 router.post('/v1/classify', async (request: Request, env: Env) => {
   const started = Date.now();
-  const { params, name, pipeline, version } = await begin(request, env, CLASSIFY_PARAMS);
-  const { image, decodeMs, release } = await decoded(request, env, (header) => classifyWork(header, pipeline.encoder.info), 'send a smaller image');
+  const { params, name, index, bytes, pipeline, requestLabels, textMs } = await beginImage(request, env, CLASSIFY_PARAMS);
+  const { image, decodeMs, release } = await decoded(bytes, env, (header) => classifyWork(header, pipeline.encoder.info), 'send a smaller image');
   const timings: { preprocess?: number; encode?: number } = {};
   let ranked: Ranked, method: Method, score: number;
   try {
@@ -199,17 +215,17 @@ router.post('/v1/classify', async (request: Request, env: Env) => {
     ranked = pipeline.rank(await pipeline.score(features!, method), method, params.top_k as number, rejectOption(params.reject as string));
     score = Date.now() - t;
   } catch (e) {
-    if (e instanceof ScoringError) throw new HttpError('invalid_parameter', `${e.message}: index ${name} has no support set`);
+    if (e instanceof ScoringError) throw new HttpError('invalid_parameter', `${e.message}: ${index ? `index ${name} has` : 'labels given with the request have'} no support set`);
     throw e;
   } finally {
     release();
   }
-  return json({ answer: ranked.answer, labels: ranked.labels, method, calibrated: ranked.calibrated, reject_below: ranked.rejectBelow, index: { name, version }, model: pipeline.encoder.info.name, timings_ms: { decode: decodeMs, preprocess: timings.preprocess, encode: timings.encode, score, total: Date.now() - started } });
+  return json({ answer: ranked.answer, labels: ranked.labels, method, calibrated: ranked.calibrated, reject_below: ranked.rejectBelow, index, request_labels: requestLabels, model: pipeline.encoder.info.name, timings_ms: { text: textMs, decode: decodeMs, preprocess: timings.preprocess, encode: timings.encode, score, total: Date.now() - started } });
 });
 
 router.post('/v1/segment', async (request: Request, env: Env) => {
   const started = Date.now();
-  const { params, name, pipeline, version } = await begin(request, env, SEGMENT_PARAMS);
+  const { params, index, bytes, pipeline, requestLabels, textMs } = await beginImage(request, env, SEGMENT_PARAMS);
   const shortSide = params.size as number | undefined, format = params.format as SegmentFormat;
   let choices;
   try {
@@ -225,7 +241,7 @@ router.post('/v1/segment', async (request: Request, env: Env) => {
     if (estimate.passes > maxWindows) throw new HttpError('invalid_parameter', tooManyWindows(estimate.shortSide, estimate.passes, maxWindows, pipeline.encoder.info.imageSize).message);
     return estimate;
   };
-  const { image, decodeMs, input, release } = await decoded(request, env, work, 'send a smaller image, or ask for a smaller size, format=png, or an index with fewer classes');
+  const { image, decodeMs, input, release } = await decoded(bytes, env, work, 'send a smaller image, or ask for a smaller size, format=png, or an index with fewer classes');
   const names = pipeline.index.manifest.classes.map((c) => c.name);
   const t = Date.now();
   let labels: Uint16Array;
@@ -243,7 +259,7 @@ router.post('/v1/segment', async (request: Request, env: Env) => {
     const colours = palette(names);
     const legend = names.map((label, index) => ({ index, label, color: colours[index] }));
     // width/height: the label map; input: the uploaded image (larger when the Images binding shrank it).
-    const meta = { width: image.width, height: image.height, input, legend, attention, index: { name, version }, model: pipeline.encoder.info.name, timings_ms: { decode: decodeMs, segment: segmentMs, refine: timings.refine, total: Date.now() - started } };
+    const meta = { width: image.width, height: image.height, input, legend, attention, index, request_labels: requestLabels, model: pipeline.encoder.info.name, timings_ms: { text: textMs, decode: decodeMs, segment: segmentMs, refine: timings.refine, total: Date.now() - started } };
     if (params.format === 'png') {
       if (names.length > 256) throw new HttpError('invalid_parameter', 'format=png holds at most 256 classes; use rle or json');
       const png = labelPng(labels, image.width, image.height, colours);

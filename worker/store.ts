@@ -2,13 +2,14 @@
 // Loaded once per isolate; `current` is re-read at most every RELOAD_CHECK_SECONDS.
 import { ImageEncoder, type ImageTower } from '../core/encoders.js';
 import { toFloat16 } from '../core/compact.js';
-import { DATA_FILE, decodeIndex, hexOf, parseIndexManifest, sha256Hex, type BlobRef, type IndexManifest, type LoadedIndex } from '../core/index-format.js';
-import { parseModelInfo, WORKER_MEMORY_LIMIT, type ModelInfo } from '../core/model-info.js';
+import { DATA_FILE, decodeIndex, parseIndexManifest, sha256Hex, type BlobRef, type IndexManifest, type LoadedIndex } from '../core/index-format.js';
+import { WORKER_MEMORY_LIMIT } from '../core/model-info.js';
 import { Pipeline } from '../core/pipeline.js';
-import { currentKey, indexKey, modelId, modelKey, parseCurrentPointer } from '../core/storage-layout.js';
+import { currentKey, indexKey, parseCurrentPointer } from '../core/storage-layout.js';
 import { chunksOf, EngineError, EngineScoring, VitEngine, type KernelChoice } from '../engine/engine.js';
 import { engineModules } from './engine-modules.js';
 import { HttpError } from './http.js';
+import { getBytes, hashedChunks, modelFile, readModelJson, streamTower } from './r2.js';
 import { wasmHeapBytes, workerOrt } from './ort.js';
 
 interface Loaded {
@@ -25,44 +26,17 @@ interface Loaded {
 
 const encoders = new Map<string, Promise<ImageTower>>();
 
-async function getBytes(bucket: R2Bucket, key: string, what: string): Promise<Uint8Array> {
-  const object = await bucket.get(key);
-  if (!object) throw new HttpError('unavailable', `${what} is not in the bucket (${key}); publish it with \`nameonly publish\``);
-  return new Uint8Array(await object.arrayBuffer());
-}
-
 const mb = (n: number) => `${Math.round(n / 2 ** 20)} MB`;
 
 /** The image tower of a model: the int8 engine, its blob streamed straight into WASM memory, or onnxruntime-web. */
 async function openEncoder(bucket: R2Bucket, modelJsonSha256: string, kernel: KernelChoice): Promise<ImageTower> {
-  const id = modelId(modelJsonSha256);
-  const modelJson = await getBytes(bucket, modelKey(modelJsonSha256, 'model.json'), `model ${id}`);
-  if ((await sha256Hex(modelJson)) !== modelJsonSha256) throw new HttpError('unavailable', `model ${id} in the bucket is not the model the index was built for`);
-  const info = parseModelInfo(JSON.parse(new TextDecoder().decode(modelJson)));
+  const info = await readModelJson(bucket, modelJsonSha256);
   const m = info.workerMemory;
   if (!m.fits) {
     throw new HttpError('unavailable', `model ${info.name} needs about ${mb(m.totalBytes)} (image tower ${mb(m.imageTowerBytes)} on ${info.imageRuntime === 'engine' ? 'the int8 engine' : 'onnxruntime-web'}), over the Worker's ${mb(WORKER_MEMORY_LIMIT)}: use a smaller image tower`);
   }
-  if (info.imageRuntime === 'onnxruntime') {
-    const file = info.files.imageEncoderQuantized;
-    const bytes = await getBytes(bucket, modelKey(modelJsonSha256, file), `encoder of model ${id}`);
-    if ((await sha256Hex(bytes)) !== info.hashes[file]?.sha256) throw new HttpError('unavailable', `encoder of model ${id} does not match its hash in model.json`);
-    return ImageEncoder.create(workerOrt(), bytes, info);
-  }
-  return streamEngine(bucket, modelJsonSha256, info, kernel);
-}
-
-/** An R2 body's chunks, hashed as they pass; the last step throws if the sha256 differs. */
-async function* hashedChunks(object: R2ObjectBody, sha256: string, what: string): AsyncIterable<Uint8Array> {
-  const digest = new crypto.DigestStream('SHA-256');
-  const writer = digest.getWriter();
-  const reader = object.body.getReader();
-  for (let r = await reader.read(); !r.done; r = await reader.read()) {
-    await writer.write(r.value);
-    yield r.value;
-  }
-  await writer.close();
-  if (hexOf(await digest.digest) !== sha256) throw new EngineError(`${what}: sha256 mismatch (corrupt, or not the file its model.json or manifest names)`);
+  if (info.imageRuntime === 'onnxruntime') return ImageEncoder.create(workerOrt(), await modelFile(bucket, modelJsonSha256, info, info.files.imageEncoderQuantized, 'encoder'), info);
+  return streamTower(bucket, modelJsonSha256, info, info.files.engineWeights, 'engine weights', (source) => VitEngine.load(engineModules, info, source, { kernel }));
 }
 
 /** A float32 blob read whole and checked (indexes written before features were stored as halves). */
@@ -73,19 +47,6 @@ async function float32Blob(object: R2ObjectBody, sha256: string, what: string): 
 }
 
 const halves = (h: Uint16Array) => new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
-
-/** Streams the blob into the engine's memory, hashing as it goes: no JavaScript copy of the whole blob. */
-async function streamEngine(bucket: R2Bucket, modelJsonSha256: string, info: ModelInfo, kernel: KernelChoice): Promise<VitEngine> {
-  const file = info.files.engineWeights;
-  const object = await bucket.get(modelKey(modelJsonSha256, file));
-  if (!object) throw new HttpError('unavailable', `engine weights of model ${info.name} are not in the bucket; publish the model again`);
-  try {
-    return await VitEngine.load(engineModules, info, { bytes: object.size, chunks: hashedChunks(object, info.hashes[file]?.sha256 ?? '', `engine weights of model ${info.name}`) }, { kernel });
-  } catch (e) {
-    // A bad blob names its reason; a read that broke off is a storage error: both 503.
-    throw new HttpError('unavailable', e instanceof EngineError ? e.message : `engine weights of model ${info.name} could not be read from the bucket: ${(e as Error).message}`);
-  }
-}
 
 /** Bytes of the index's JavaScript arrays (on the engine the classifier lives in WebAssembly memory). */
 function sizeOf(index: LoadedIndex, classifierInWasm: boolean): number {

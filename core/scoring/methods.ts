@@ -2,7 +2,7 @@
 // (beyond the papers): CALIP's three terms plus TIP-X's two support-set terms.
 import { matVec, type Matrix } from '../linalg.js';
 import { CALIP_DEFAULTS, calipLogitsFromTerms, calipTerms, type CalipParams, type CalipTerms } from './calip.js';
-import { addTipx, tipxAffinities, tipxTerms, type SupportSet, type TipxParams } from './tipx.js';
+import { addTipx, supportClassifier, tipxAffinities, tipxTerms, type SupportSet, type TipxParams } from './tipx.js';
 import { LOGIT_SCALE } from './zeroshot.js';
 
 export const METHODS = ['clip', 'calip', 'tipx', 'combined'] as const;
@@ -12,6 +12,12 @@ export type HyperParams = CalipParams & TipxParams;
 
 /** Without a support set: CALIP's published values, α = γ = 0. */
 export const DEFAULT_PARAMS: HyperParams = { ...CALIP_DEFAULTS, alpha: 0, beta: 1, gamma: 0 };
+
+/** An index's hyperparameters without a support set to tune on. */
+export const DEFAULT_HYPERPARAMETERS = {
+  source: 'defaults' as const,
+  params: { calip: { beta2: DEFAULT_PARAMS.beta2, beta3: DEFAULT_PARAMS.beta3 }, tipx: { alpha: 0, beta: DEFAULT_PARAMS.beta, gamma: 0 }, combined: DEFAULT_PARAMS },
+};
 
 export interface ImageFeatures {
   /** Normalised image embedding [D]. */
@@ -53,6 +59,9 @@ export function scoreImage(method: Method, image: ImageFeatures, W: Matrix, supp
     base = fDotW.map((v) => LOGIT_SCALE * v);
   }
   if (!needsSupport) return base;
-  const { affinity, kl } = tipxAffinities(image.embed, fDotW, W, support!, precomputed.supportProducts);
+  // The support set covers the index's own classes, the first rows of W; classes added at
+  // request time (labels=) come after them and get no TIP-X terms.
+  const Ws = supportClassifier(W, support!);
+  const { affinity, kl } = tipxAffinities(image.embed, fDotW.subarray(0, Ws.rows), Ws, support!, precomputed.supportProducts);
   return addTipx(base, tipxTerms(affinity, kl, support!, params.beta), params);
 }

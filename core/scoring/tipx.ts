@@ -146,8 +146,15 @@ export function tipxTerms(affinity: Float32Array, kl: Float32Array, support: Sup
 }
 
 /** Eq. 8 (with ψ per image): logits = base + α·cache + γ·(−ψ(KL))·L. */
+/** base + α·cache + γ·signature; classes past the support set's (added at request time) keep their base logit. */
 export function addTipx(base: Float32Array, terms: TipxTerms, params: TipxParams): Float32Array {
-  return base.map((v, c) => v + params.alpha * terms.cache[c]! + params.gamma * terms.signature[c]!);
+  return base.map((v, c) => (c < terms.cache.length ? v + params.alpha * terms.cache[c]! + params.gamma * terms.signature[c]! : v));
+}
+
+/** The rows of W the support set's classes are (all of W unless labels were added at request time). */
+export function supportClassifier(W: Matrix, support: SupportSet): Matrix {
+  const C = support.numClasses;
+  return C === W.rows ? W : { data: W.data.subarray(0, C * W.cols), rows: C, cols: W.cols };
 }
 
 /** TIP-X over CLIP: f normalised [D], W [C,D]. */
