@@ -24,7 +24,7 @@ describe.skipIf(!available)('web page in Chromium', () => {
     const examples = join(import.meta.dirname, '..', 'examples');
     await buildIndex({ classes: join(examples, 'shapes.txt'), model: modelDir, out, generator: gen.url, shots: 2, dedup: 0.95, susPrompts: 'photo', batch: 8, device: 'cpu', cacheDir: tempDir('pcache'), maxTuneQueries: 64, templates: join(examples, 'shapes-templates.txt'), log: () => {}, progress: false });
     gen.server.close();
-    worker = await startWorker({}, true);
+    worker = await startWorker({}, true, false, undefined, 'bound');
     await worker.publish(out, modelDir);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -75,6 +75,30 @@ describe.skipIf(!available)('web page in Chromium', () => {
     await expect.poll(() => page.textContent('#error'), { timeout: 30_000 }).toMatch(/undecodable_image|unsupported_media_type/);
     expect(await page.$$('tr.label')).toHaveLength(0);
     expect(await page.textContent('#answer')).toBe('');
+  });
+
+  it('labels typed on the page are classified and segmented through the text Worker, alone or with the index classes', { timeout: 120_000 }, async () => {
+    const page = await browser.newPage();
+    await page.goto(`${worker.url}/`);
+    await expect.poll(() => page.textContent('#about'), { timeout: 60_000 }).toMatch(/8 classes/);
+    const file = join(tempDir('upload'), 'ring.png');
+    writeFileSync(file, renderPrompt('a blue ring', 4, 64));
+    await page.fill('#labels-in', 'receipt, invoice, menu');
+    await page.setInputFiles('#file', file);
+    await page.waitForSelector('tr.label');
+    const labels = () => page.$$eval('tr.label', (trs) => trs.map((tr) => tr.children[0]!.textContent!).sort());
+    expect(await labels()).toEqual(['invoice', 'menu', 'receipt']);
+    expect(await page.textContent('#answer')).toMatch(/raw softmax/);
+    expect(await page.textContent('#timings')).toMatch(/labels \d+ ms \(3 embedded, 0 cached\)/);
+    await expect.poll(() => page.textContent('#legend'), { timeout: 30_000 }).toMatch(/segmentation overlay:\s+receipt,\s+invoice,\s+menu$/);
+    // Again, with the index's classes: the labels come from the cache now.
+    await page.check('#with-index');
+    await page.fill('#labels-in', 'menu');
+    const again = join(tempDir('upload'), 'ring-again.png'); // another file: the same one fires no change
+    writeFileSync(again, renderPrompt('a blue ring', 4, 64));
+    await page.setInputFiles('#file', again);
+    await expect.poll(() => page.textContent('#timings'), { timeout: 30_000 }).toMatch(/\(0 embedded, 1 cached\)/);
+    await expect.poll(() => page.textContent('#legend'), { timeout: 30_000 }).toMatch(/circle,.*diamond,\s+menu$/);
   });
 });
 

@@ -22,6 +22,9 @@ export const PAGE_HTML = `<!doctype html>
 plain, striped, checkered, gradient or noisy backgrounds. Click an example of it:</small></p><p id="example-list"></p></div>
 <p><label>API key (if the deployment is not public): <input id="key" type="password" size="30"></label>
  <label>method <select id="method"><option>auto</option><option>clip</option><option>calip</option><option>tipx</option><option>combined</option></select></label></p>
+<p><label>labels <input id="labels-in" size="44" placeholder="comma-separated, e.g. receipt, invoice, menu"></label>
+ <label><input type="checkbox" id="with-index"> with the index's classes</label>
+ <br><small>Empty: the index's classes. Labels given here are embedded by the text Worker once, then cached.</small></p>
 <div class="row">
  <div><div class="stack"><img id="preview" alt=""><img id="overlay" alt=""></div>
   <p><label><input type="checkbox" id="show" checked> segmentation overlay</label> <label>opacity <input type="range" id="opacity" min="0" max="100" value="55"></label></p></div>
@@ -33,7 +36,15 @@ const showOverlay = () => ($('overlay').style.opacity = $('show').checked ? Stri
 $('show').addEventListener('change', showOverlay);
 $('opacity').addEventListener('input', showOverlay);
 const headers = () => ($('key').value ? { authorization: 'Bearer ' + $('key').value } : {});
+let indexName = '';
+// labels= (and the index, when its classes are kept) for both requests.
+const labelQuery = () => {
+  const labels = $('labels-in').value.trim();
+  if (!labels) return '';
+  return '&labels=' + encodeURIComponent(labels) + ($('with-index').checked && indexName ? '&index=' + encodeURIComponent(indexName) : '');
+};
 fetch('/v1/classes', { headers: headers() }).then((r) => r.json()).then((c) => {
+  if (c.index) indexName = c.index.name;
   if (c.classes) $('about').textContent = 'Index ' + c.index.name + ' (' + c.classes.length + ' classes: ' + c.classes.map((x) => x.name).join(', ') + '), model ' + c.model + '.';
   // The embedded model's own world has examples; another model's world is the user's to bring.
   if (c.model === 'shapes-clip') {
@@ -50,7 +61,7 @@ async function run(file) {
   $('preview').src = URL.createObjectURL(file);
   $('overlay').removeAttribute('src');
   const method = $('method').value;
-  const c = await fetch('/v1/classify?top_k=5&method=' + method, { method: 'POST', body: file, headers: { ...headers(), 'content-type': file.type || 'application/octet-stream' } });
+  const c = await fetch('/v1/classify?top_k=5&method=' + method + labelQuery(), { method: 'POST', body: file, headers: { ...headers(), 'content-type': file.type || 'application/octet-stream' } });
   const body = await c.json();
   if (!c.ok) {
     // An error clears the previous answer: what is shown is always this image's.
@@ -61,8 +72,10 @@ async function run(file) {
   $('answer').innerHTML = (body.answer === 'none of these' ? '<b>none of these</b> (top guesses below)' : '<b>' + body.answer + '</b>') + ' <small>' + (body.calibrated ? 'calibrated probabilities' : 'raw softmax: no support set to calibrate on') + '</small>';
   $('labels').innerHTML = body.labels.map((l) => '<tr class="label"><td>' + l.label + '</td><td style="width:200px"><div class="bar" style="width:' + Math.max(1, 200 * l.score).toFixed(0) + 'px"></div></td><td class="score">' + (100 * l.score).toFixed(1) + ' %</td></tr>').join('');
   const t = body.timings_ms;
-  $('timings').innerHTML = '<small>' + body.method + ' · decode ' + t.decode + ' ms · preprocess ' + t.preprocess + ' ms · encode ' + t.encode + ' ms · score ' + t.score + ' ms · total ' + t.total + ' ms</small>';
-  const s = await fetch('/v1/segment?format=png', { method: 'POST', body: file, headers: { ...headers(), 'content-type': file.type || 'application/octet-stream' } });
+  const given = body.request_labels;
+  const text = given ? ' · labels ' + t.text + ' ms (' + given.cache.encoded + ' embedded, ' + (given.cache.isolate + given.cache.shared) + ' cached)' + (given.truncated.length ? ' · cut to 77 tokens: ' + given.truncated.join(', ') : '') : '';
+  $('timings').innerHTML = '<small>' + body.method + text + ' · decode ' + t.decode + ' ms · preprocess ' + t.preprocess + ' ms · encode ' + t.encode + ' ms · score ' + t.score + ' ms · total ' + t.total + ' ms</small>';
+  const s = await fetch('/v1/segment?format=png' + labelQuery(), { method: 'POST', body: file, headers: { ...headers(), 'content-type': file.type || 'application/octet-stream' } });
   if (s.ok) {
     $('overlay').src = URL.createObjectURL(await s.blob());
     const legend = JSON.parse(s.headers.get('x-nameonly-legend') || '[]');

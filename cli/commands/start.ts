@@ -78,12 +78,18 @@ the index is named after the class file, the work folder after the model: .nameo
     try {
       let example = `  curl -s -X POST --data-binary @<your image> -H 'content-type: image/jpeg' '${url}/v1/classify?top_k=3'`;
       if (sample) {
-        const answer = await fetch(`${url}/v1/classify?top_k=3`, { method: 'POST', body: readFileSync(sample), headers: { 'content-type': sample.endsWith('.png') ? 'image/png' : 'image/jpeg' } });
-        const body = (await answer.json()) as { labels?: { label: string; score: number }[]; error?: { message: string } };
-        if (!answer.ok || !body.labels) throw new Error(`the Worker answered ${answer.status}: ${body.error?.message}`);
-        example = `  curl -s -X POST --data-binary @${sample} -H 'content-type: ${sample.endsWith('.png') ? 'image/png' : 'image/jpeg'}' '${url}/v1/classify?top_k=3'
-  -> ${body.labels.map((l) => `${l.label} ${(100 * l.score).toFixed(0)}%`).join(', ')}
-  curl -s -X POST --data-binary @${sample} -H 'content-type: image/png' '${url}/v1/segment?format=json'`;
+        const type = sample.endsWith('.png') ? 'image/png' : 'image/jpeg';
+        const ask = async (query: string) => {
+          const answer = await fetch(`${url}/v1/classify?${query}`, { method: 'POST', body: readFileSync(sample!), headers: { 'content-type': type } });
+          const body = (await answer.json()) as { labels?: { label: string; score: number }[]; error?: { message: string } };
+          if (!answer.ok || !body.labels) throw new Error(`the Worker answered ${answer.status}: ${body.error?.message}`);
+          return `  curl -s -X POST --data-binary @${sample} -H 'content-type: ${type}' '${url}/v1/classify?${query}'
+  -> ${body.labels.map((l) => `${l.label} ${(100 * l.score).toFixed(0)}%`).join(', ')}`;
+        };
+        // Labels given with the request go through the text Worker: checked here too.
+        example = `${await ask('top_k=3')}
+${await ask(isDefault ? 'labels=star,circle,heart&top_k=3' : 'labels=a%20photo,a%20drawing&top_k=2')}
+  curl -s -X POST --data-binary @${sample} -H 'content-type: ${type}' '${url}/v1/segment?format=json'`;
       }
       io.out(`
 nameonly is serving ${isDefault ? 'the shapes-world default' : `${modelName} with index "${indexName}"`} at ${url}  (page: ${url}/)
@@ -116,7 +122,8 @@ async function serve(port: number, persistTo: string, defaultIndex: string, io: 
   // wrangler needs Node 22: the project's own (npm package "node"), whatever runs this command.
   const local = join(ROOT, 'node_modules/.bin/node');
   const node = existsSync(local) ? local : process.execPath;
-  const args = [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', resolve(persistTo), '--var', 'PUBLIC:true', '--var', `DEFAULT_INDEX:${defaultIndex}`, '--show-interactive-dev-session=false', '--log-level', 'warn'];
+  // Both Workers, as `npm run dev`: the text Worker answers labels= through the service binding.
+  const args = [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '-c', 'wrangler.toml', '-c', 'wrangler.text.toml', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', resolve(persistTo), '--var', 'PUBLIC:true', '--var', `DEFAULT_INDEX:${defaultIndex}`, '--show-interactive-dev-session=false', '--log-level', 'warn'];
   io.err(`starting wrangler dev on port ${port}...`);
   const child = spawn(node, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
   let stderr = '';
