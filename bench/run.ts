@@ -7,6 +7,7 @@
 //   npm run bench -- segment      segmentation latency and memory at 8, 100 and 1,000 classes
 //   npm run bench -- worker       the Worker in workerd: cold start, latency, decode, heap, load run
 //                                 (BENCH_LOAD_SECONDS, default 30)
+//   npm run bench -- labels       labels= with the text Worker: first and cached latency, memory
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,7 @@ import { engineModules } from '../engine/node.js';
 import { benchEngine, benchModels } from './engine.js';
 import { benchSegment } from './segment.js';
 import { benchWorker } from './worker.js';
+import { benchLabels } from './labels.js';
 
 const sections = process.argv.slice(2);
 const want = (name: string) => sections.length === 0 || sections.includes(name);
@@ -179,3 +181,4 @@ if (want('tune')) await benchTune();
 if (want('index')) await benchIndexer(Number(process.env.BENCH_POOL ?? 50_000), 1000);
 if (want('segment')) await benchSegment();
 if (want('worker')) await benchWorker(Number(process.env.BENCH_LOAD_SECONDS ?? 30));
+if (want('labels')) await benchLabels();

@@ -14,6 +14,11 @@ export const DEFAULT_MAX_LABELS = 100;
 /** Longest label and template, in characters: bounds the tokenizer's work before any is done (CLIP reads 75 tokens of it at most). */
 export const MAX_LABEL_CHARS = 300;
 export const MAX_TEMPLATES = 16;
+/**
+ * Most prompts (labels × templates) one request may have embedded: each is a text-tower pass
+ * (ViT-B/32's: about 10 ms in workerd), so this bounds a request's text work to a few seconds.
+ */
+export const MAX_PROMPTS = 400;
 
 /** A label or template the request may not have: 422, naming it. */
 export class LabelError extends Error {
@@ -58,6 +63,7 @@ export function checkLabels(labels: unknown, templates: unknown, maxLabels: numb
     if (!t.includes('{}')) throw new LabelError(`template "${t.slice(0, 60)}" has no {} for the label`, t);
     if (t.length > MAX_LABEL_CHARS) throw new LabelError(`a template is ${t.length} characters, over ${MAX_LABEL_CHARS}`, t);
   }
+  if (out.length * templates.length > MAX_PROMPTS) throw new LabelError(`${out.length} labels × ${templates.length} templates are ${out.length * templates.length} prompts to embed, over the limit of ${MAX_PROMPTS}: give fewer labels or templates`);
   return { labels: out, templates: templates as string[] };
 }
 

@@ -4,17 +4,19 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ATTENTION_OUTPUT, ATTENTIONS, ImageEncoder, type ImageOutput } from '../core/encoders.js';
+import { ATTENTION_OUTPUT, ATTENTIONS, ImageEncoder, TextEncoder, type ImageOutput } from '../core/encoders.js';
+import { ClipTokenizer, pooledTokens } from '../core/tokenizer.js';
+import { bundledVocabulary } from '../models/bundled-vocab.js';
 import { WORKER_MEMORY_LIMIT } from '../core/model-info.js';
-import { chunksOf, VitEngine } from '../engine/engine.js';
+import { chunksOf, TextEngine, VitEngine } from '../engine/engine.js';
 import { engineModules } from '../engine/node.js';
-import { buildEngineBlob } from '../engine/weights.js';
+import { buildEngineBlob, buildTextEngineBlob } from '../engine/weights.js';
 import { renderPrompt } from '../eval/generator-server.js';
-import { buildImageEncoder } from '../models/clip-graphs.js';
+import { buildImageEncoder, buildTextEncoder } from '../models/clip-graphs.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { onnxruntimeNode, readModelInfo } from '../models/load-model.js';
 import { PUBLISHED_CONFIGS, publishedSpec, type PublishedModel } from '../models/published-configs.js';
-import { visionCheckpoint, writeTinyCheckpoint } from '../models/tiny-checkpoints.js';
+import { textCheckpoint, visionCheckpoint, writeTinyCheckpoint } from '../models/tiny-checkpoints.js';
 import { cosine, meanRowCosine, tempDir, testPixels } from './helpers.js';
 import { startWorker, syntheticIndex, workerdRss } from './worker-harness.js';
 
@@ -47,15 +49,42 @@ describe('engine parity at the real sizes of the published configurations that f
   }
 });
 
+describe('text tower parity at the real sizes of the published text towers', () => {
+  // One of each distinct text tower: B-class (12 x 512, quick_gelu and gelu), TinyCLIP's 3 x 256 and 6 x 512.
+  const models: PublishedModel[] = ['openai/clip-vit-base-patch32', 'laion/CLIP-ViT-B-32-laion2B-s34B-b79K', 'wkcn/TinyCLIP-ViT-8M-16-Text-3M-YFCC15M', 'wkcn/TinyCLIP-ViT-39M-16-Text-19M-YFCC15M'];
+  const texts = ['a photo of a receipt.', 'a photo of a golden retriever puppy playing in the snow.', 'x '.repeat(90)];
+  for (const model of models) {
+    it(`${model}: text embeddings within cosine 0.999 of the fp32 text graph, both kernels`, { timeout: 300_000 }, async () => {
+      const ck = textCheckpoint(publishedSpec(model));
+      const blob = buildTextEngineBlob(ck);
+      const info = { name: model, embedDim: ck.config.projectionDim, contextLength: 77, eosTokenId: ck.config.text.eosTokenId } as never; // what load and encode read
+      const { vocab, merges } = bundledVocabulary();
+      const tokenizer = new ClipTokenizer(vocab, merges);
+      const rows = texts.map((t) => tokenizer.tokenize(t));
+      const fp32 = await TextEncoder.create(await onnxruntimeNode(), buildTextEncoder(ck).encode(), info);
+      const reference = await fp32.encode(rows);
+      await fp32.release();
+      const E = ck.config.projectionDim;
+      for (const kernel of ['simd128', 'relaxed'] as const) {
+        const engine = await TextEngine.load(await engineModules(), info, { bytes: blob.length, chunks: chunksOf(blob) }, { kernel });
+        const cosines = rows.map((ids, i) => cosine(engine.encode(pooledTokens(ids, ck.config.text.eosTokenId)), reference.subarray(i * E, (i + 1) * E)));
+        console.log(`${model} text (${kernel}): cosine to fp32 ${cosines.map((c) => c.toFixed(5)).join(', ')}; engine memory ${(engine.memoryBytes / MiB).toFixed(1)} MiB`);
+        for (const c of cosines) expect(c).toBeGreaterThanOrEqual(0.999);
+      }
+    });
+  }
+});
+
 describe('Worker memory at real sizes, 1,000 classes × 16 support images (workerd)', () => {
-  const budgets: [PublishedModel, number][] = [
-    ['openai/clip-vit-base-patch32', 110 * MiB],
+  // ViT-B/32 with its real text tower: the text Worker beside it embeds labels= within its own budget.
+  const budgets: [PublishedModel, number, number?][] = [
+    ['openai/clip-vit-base-patch32', 110 * MiB, 70 * MiB],
     ['openai/clip-vit-base-patch16', 120 * MiB],
   ];
-  for (const [model, budget] of budgets) {
-    it(`${model}: health total within ${budget / MiB} MiB, and workerd really holds what health reports`, { timeout: 600_000 }, async () => {
+  for (const [model, budget, textBudget] of budgets) {
+    it(`${model}: health total within ${budget / MiB} MiB, and workerd really holds what health reports${textBudget ? `; the text Worker within ${textBudget / MiB} MiB` : ''}`, { timeout: 600_000 }, async () => {
       const dir = tempDir('real');
-      writeTinyCheckpoint(publishedSpec(model, { smallText: true }), join(dir, 'ck'));
+      writeTinyCheckpoint(publishedSpec(model, { smallText: !textBudget }), join(dir, 'ck'));
       convertCheckpoint(join(dir, 'ck'), join(dir, 'model'));
       const info = readModelInfo(join(dir, 'model'));
       expect(info.workerMemory.fits).toBe(true);
@@ -64,7 +93,7 @@ describe('Worker memory at real sizes, 1,000 classes × 16 support images (worke
       const publisher = await startWorker({ DEFAULT_INDEX: 'bench' }, false, false, r2);
       await publisher.publish(syntheticIndex(join(dir, 'model'), 1000, 16), join(dir, 'model'));
       await publisher.dispose();
-      const worker = await startWorker({ DEFAULT_INDEX: 'bench' }, false, false, r2);
+      const worker = await startWorker({ DEFAULT_INDEX: 'bench' }, false, false, r2, textBudget ? 'bound' : undefined);
       try {
         await worker.fetch('/openapi.json'); // the isolate is up, nothing loaded
         const before = workerdRss();
@@ -80,6 +109,14 @@ describe('Worker memory at real sizes, 1,000 classes × 16 support images (worke
         expect(rssGrowth).toBeGreaterThanOrEqual(health.memory.wasm_heap_bytes);
         expect(rssGrowth).toBeLessThanOrEqual(health.memory.total_bytes + info.engine.weightBytes);
         expect(health.memory.total_bytes).toBeLessThan(WORKER_MEMORY_LIMIT);
+        if (textBudget) {
+          const labelled = await worker.fetch('/v1/classify?labels=receipt,invoice,menu', { method: 'POST', body: renderPrompt('a red star', 1, 224) as BodyInit, headers: { 'content-type': 'image/png' } });
+          expect(labelled.status).toBe(200);
+          const text = (await (await (await worker.mf.getWorker('nameonly-text')).fetch('http://text/v1/health')).json()) as { memory: { wasm_heap_bytes: number } };
+          console.log(`${model}: text Worker WASM ${(text.memory.wasm_heap_bytes / MiB).toFixed(1)} MiB`);
+          expect(text.memory.wasm_heap_bytes).toBeLessThanOrEqual(textBudget);
+          expect(text.memory.wasm_heap_bytes).toBe(info.textEngine!.memoryBytes);
+        }
       } finally {
         await worker.dispose();
         rmSync(dir, { recursive: true, force: true }); // a gigabyte or more: freed before the next model

@@ -34,6 +34,8 @@ describe('request labels: checks before any work', () => {
     expect(refused('cat')).toMatch(/list of strings/);
     expect(refused(['cat'], ['a photo'])).toMatch(/no \{\} for the label/);
     expect(refused(['cat'], new Array(17).fill('{}'))).toMatch(/17 templates/);
+    expect(() => checkLabels(Array.from({ length: 100 }, (_, i) => `l${i}`), ['a {}', 'b {}', 'c {}', 'd {}'], 100)).not.toThrow();
+    expect(refused(Array.from({ length: 100 }, (_, i) => `l${i}`), ['a {}', 'b {}', 'c {}', 'd {}', 'e {}'], 100)).toMatch(/500 prompts to embed, over the limit of 400/);
   });
 
   it('labels added to an index: its rows then theirs, a query and a class each, its support set kept, no calibration', () => {

@@ -88,7 +88,7 @@ router.get('/v1/health', async () => {
   const loaded = [];
   for (const entry of towers.values()) {
     const t = await entry.catch(() => null);
-    if (t) loaded.push({ model: t.info.name, kernel: t.engine.kernel, wasm_bytes: t.engine.memoryBytes });
+    if (t) loaded.push({ model: t.info.name, kernel: t.engine.kernel, wasm_bytes: t.engine.memoryBytes, load_ms: t.loadMs });
   }
   const wasm = loaded.reduce((a, t) => a + t.wasm_bytes, 0);
   return json({ status: 'ok', models: loaded, memory: { wasm_heap_bytes: wasm, limit_bytes: WORKER_MEMORY_LIMIT } });
