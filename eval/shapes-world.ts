@@ -108,8 +108,8 @@ function starPolygon(points: number, inner: number): [number, number][] {
   });
 }
 const WORLD_STAR = starPolygon(5, 0.43);
-/** Apex at the radius, base below the centre (the sample's centroid sits 0.11 r low). */
-const TRIANGLE: [number, number][] = [[0, -1], [0.785, 0.67], [-0.785, 0.67]];
+/** Equilateral, circumradius r, its centre 0.12 r below the object's (fitted to the sample's masks: IoU 0.96). */
+const TRIANGLE: [number, number][] = [[0, -0.88], [0.866, 0.62], [-0.866, 0.62]];
 
 /**
  * Whether (u,v), in units of the object's radius around its centre (v down), is inside. 'world':
@@ -123,16 +123,19 @@ export function inside(shape: Shape, u: number, v: number, style: RenderStyle = 
     case 'square': return Math.abs(u) <= 0.875 && Math.abs(v) <= 0.875;
     case 'triangle': return inPolygon(u, v, TRIANGLE);
     case 'star': return inPolygon(u, v, WORLD_STAR);
-    case 'cross': return (Math.abs(u) <= 0.31 && Math.abs(v) <= 1) || (Math.abs(v) <= 0.31 && Math.abs(u) <= 1);
+    case 'cross': return (Math.abs(u) <= 0.34 && Math.abs(v) <= 0.95) || (Math.abs(v) <= 0.34 && Math.abs(u) <= 0.95);
     case 'ring': { const r2 = u * u + v * v; return r2 <= 1 && r2 >= 0.3; }
     case 'heart': return inPolygon(u, v, HEART);
     case 'diamond': return Math.abs(u) / 0.64 + Math.abs(v) <= 1;
   }
 }
 
-/** Rotation of each shape in the world, uniform in [from, to] radians (the sample's tip angles). */
+/**
+ * Rotation of each shape in the world, uniform in [from, to] radians: the range of the angles that
+ * best fit the sample's masks (each object's template rotated until its IoU with the mask peaks).
+ */
 const DEG = Math.PI / 180;
-const ROTATION: Record<Shape, [number, number]> = { circle: [0, 0], square: [-4 * DEG, 4 * DEG], triangle: [-20 * DEG, 20 * DEG], star: [-36 * DEG, 36 * DEG], cross: [-45 * DEG, 45 * DEG], ring: [0, 0], heart: [-10 * DEG, 10 * DEG], diamond: [-8 * DEG, 8 * DEG] };
+const ROTATION: Record<Shape, [number, number]> = { circle: [0, 0], square: [-15 * DEG, 15 * DEG], triangle: [-28 * DEG, 28 * DEG], star: [-36 * DEG, 36 * DEG], cross: [-22 * DEG, 22 * DEG], ring: [0, 0], heart: [-20 * DEG, 20 * DEG], diamond: [-12 * DEG, 12 * DEG] };
 
 /** The earlier look's proportions (style 'flat'). */
 function insideFlat(shape: Shape, u: number, v: number): boolean {
@@ -248,15 +251,21 @@ export function renderScene(spec: SceneSpec, seed: number, size = 64, style: Ren
   return { image: { width: size, height: size, data }, mask, objects: spec.objects, background, caption: caption(spec.objects, background, false), radii: placed.map((p) => p.r) };
 }
 
-/** A random scene of the world with 1..maxObjects objects. */
+/**
+ * A random scene of the world with 1..maxObjects objects, drawn as the world's are: every
+ * colour–shape pair but the six never in shapes-clip's training (UNSEEN_PAIRS; the sample has
+ * none of them either), which the eval measures apart.
+ */
 export function randomScene(seed: number, maxObjects = 1, size = 64, style: RenderStyle = 'world'): Scene {
   const rand = rng(seed ^ 0x9e3779b9);
   const n = 1 + Math.floor(rand() * maxObjects);
-  const objects = Array.from({ length: n }, () => ({
-    shape: SHAPES[Math.floor(rand() * SHAPES.length)]!,
-    colour: COLOURS[Math.floor(rand() * COLOURS.length)]!,
-    size: SIZES[Math.floor(rand() * SIZES.length)]!,
-  }));
+  const objects = Array.from({ length: n }, () => {
+    for (;;) {
+      const shape = SHAPES[Math.floor(rand() * SHAPES.length)]!, colour = COLOURS[Math.floor(rand() * COLOURS.length)]!;
+      const size = SIZES[Math.floor(rand() * SIZES.length)]!;
+      if (!UNSEEN_PAIRS.includes(`${colour} ${shape}`)) return { shape, colour, size };
+    }
+  });
   return renderScene({ objects }, seed, size, style);
 }
 
