@@ -199,7 +199,7 @@ export async function runEval(config: EvalConfig): Promise<EvalReport> {
       { runtime: 'onnxruntime-web, uint8', clip: accuracy(ortPipeline, ortFeatures, shapeLabels, 'clip'), calip: accuracy(ortPipeline, ortFeatures, shapeLabels, 'calip'), combined: accuracy(ortPipeline, ortFeatures, shapeLabels, 'combined') },
     ];
     const support = largest!.index.support!;
-    const peek = searchGrids(shapeFeatures.map((f, i) => queryTermsOf(f, shapeLabels[i]!, largest!.index.textClassifier, support)), support);
+    const peek = searchGrids(shapeFeatures.map((f, i) => queryTermsOf(f, shapeLabels[i]!, largest!.index.textClassifier, support)), support, false);
     const hp = largest!.index.manifest.hyperparameters.params;
     for (const method of ['calip', 'tipx', 'combined'] as const) {
       const { accuracy: peekAcc, ...peekParams } = peek[method] as unknown as Record<string, number> & { accuracy: number };

@@ -119,7 +119,7 @@ export async function evaluateIndex(pipeline: Pipeline, images: LabelledImage[],
   const support = pipeline.index.support;
   if (support) {
     // What these labels would choose (the papers' protocol) next to what the name-only tuner chose.
-    const peek = searchGrids(features.map((f, i) => queryTermsOf(f, labels[i]!, pipeline.index.textClassifier, support)), support);
+    const peek = searchGrids(features.map((f, i) => queryTermsOf(f, labels[i]!, pipeline.index.textClassifier, support)), support, false);
     const chosen = manifest.hyperparameters.params;
     tuner = {
       nameOnly: { calip: { ...chosen.calip, accuracy: scores.calip!.top1 }, tipx: { ...chosen.tipx, accuracy: scores.tipx!.top1 }, combined: { ...chosen.combined, accuracy: scores.combined!.top1 } },

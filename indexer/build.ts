@@ -11,7 +11,7 @@ import { matrix, normalizeRows, type Matrix } from '../core/linalg.js';
 import { fillTemplate, textClassifier } from '../core/scoring/classifier.js';
 import { DEFAULT_HYPERPARAMETERS, METHODS } from '../core/scoring/methods.js';
 import { prepareSupport } from '../core/scoring/tipx.js';
-import { tuneHyperparameters } from '../core/scoring/tune.js';
+import { GUARD_Z, tuneHyperparameters } from '../core/scoring/tune.js';
 import { calibrate } from './calibrate.js';
 import { outOfClassProbes } from './probes.js';
 import IMAGENET from '../core/assets/imagenet-prompts.json' with { type: 'json' };
@@ -217,6 +217,8 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
         o.log(`tuning hyperparameters by leave-one-out over ${Math.min(labels.length, o.maxTuneQueries)} support images...`);
         return tuneHyperparameters(W, prepared, { supportPatches: embedded.patches, maxQueries: o.maxTuneQueries, gemm: await nativeGemm() });
       });
+      const verdicts = Object.entries(tuned.guard).flatMap(([m, g]) => (g ? [`${m} ${g.kept === 'tuned' ? 'tuned' : 'kept the reference values'} (z ${g.z.toFixed(1)})`] : []));
+      o.log(`tuner guard (a tuned point must beat the reference values by z >= ${GUARD_Z}): ${verdicts.join(', ')}`);
       const perClass = classes.map((_, i) => labels.filter((l) => l === i).length);
       perClass.forEach((got, i) => {
         const wanted = (o.pool ? o.shots : 0) + (o.generator ? o.shots : 0);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { matrix, normalizeRows, type Matrix } from '../core/linalg.js';
 import { calipTerms } from '../core/scoring/calip.js';
 import { prepareSupport } from '../core/scoring/tipx.js';
-import { chooseQueries, tuneHyperparameters } from '../core/scoring/tune.js';
+import { chooseQueries, GUARD_Z, pairedZ, queryTermsOf, REFERENCE, searchGrids, tuneHyperparameters } from '../core/scoring/tune.js';
 import { randomUnitRows } from './helpers.js';
 
 function noisyAround(centers: Matrix, labels: number[], noise: number, seed: number): Matrix {
@@ -28,6 +28,7 @@ describe('name-only tuner (leave-one-out on the support set)', () => {
     });
     const result = await tuneHyperparameters(W, prepareSupport(F, labels, W), { supportPatches: patches });
     expect(result.calip.tuned).toBe(true);
+    expect(result.guard.calip!.kept).toBe('tuned');
     expect(result.calip.looAccuracy).toBeGreaterThan(0.97);
     expect(result.calip.looAccuracy).toBeGreaterThan(result.clip.looAccuracy);
     expect(Math.abs(result.calip.beta2 - 3)).toBeLessThanOrEqual(0.5);
@@ -44,6 +45,29 @@ describe('name-only tuner (leave-one-out on the support set)', () => {
     expect(result.clip.looAccuracy).toBeLessThan(0.5);
     expect(result.tipx.looAccuracy).toBeGreaterThan(0.9);
     expect(result.tipx.alpha).toBeGreaterThanOrEqual(5);
+    expect(result.guard.tipx.kept).toBe('tuned');
+  });
+
+  it('the guard keeps the reference values when the tuned gain is noise (labels unrelated to anything), not when it is real', async () => {
+    expect(pairedZ([true, true, true, false], [false, false, true, true])).toBeCloseTo(1 / Math.sqrt(3), 12);
+    expect(pairedZ([true, false], [true, false])).toBe(0);
+    const C = 4, D = 16, M = 48, HW = 4;
+    const W = randomUnitRows(C, D, 61), F = randomUnitRows(M, D, 62);
+    const patches = Array.from({ length: M }, (_, j) => randomUnitRows(HW, D, 2000 + j));
+    const labels = Int32Array.from({ length: M }, (_, j) => (j * 7) % C); // no relation to F, W or the patches
+    const support = prepareSupport(F, labels, W);
+    const result = await tuneHyperparameters(W, support, { supportPatches: patches });
+    for (const method of ['calip', 'tipx', 'combined'] as const) {
+      expect(result.guard[method]!.kept, method).toBe('reference');
+      expect(result.guard[method]!.z).toBeLessThan(GUARD_Z);
+    }
+    expect([result.calip.beta2, result.calip.beta3]).toEqual([REFERENCE.beta2, REFERENCE.beta3]);
+    expect([result.tipx.alpha, result.tipx.beta, result.tipx.gamma]).toEqual([REFERENCE.alpha, REFERENCE.beta, REFERENCE.gamma]);
+    // The same kind of queries without the guard (the eval's label-peeking tuner) take the best grid point.
+    const terms = Array.from({ length: M }, (_, j) => queryTermsOf({ embed: F.data.subarray(j * D, (j + 1) * D), patches: patches[j]! }, labels[j]!, W, support));
+    const free = searchGrids(terms, support, false), held = searchGrids(terms, support);
+    expect(free.calip.accuracy).toBeGreaterThan(held.calip.accuracy);
+    expect([free.calip.beta2, free.calip.beta3]).not.toEqual([REFERENCE.beta2, REFERENCE.beta3]);
   });
 
   it('is deterministic and caps queries with a stratified subset', async () => {

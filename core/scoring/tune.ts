@@ -38,6 +38,8 @@ export interface TuneResult {
   calip: CalipParams & { looAccuracy: number; tuned: boolean };
   tipx: TipxParams & { looAccuracy: number };
   combined: HyperParams & { looAccuracy: number };
+  /** The guard's verdict per tuned method (searchGrids): z of the best point over the reference, and which was kept. */
+  guard: { calip?: Guarded; tipx: Guarded; combined: Guarded };
   /** Every method's leave-one-out logits at its chosen parameters, and the queries' labels (for calibration). */
   looLogits: Record<Method, Float32Array[]>;
   looLabels: number[];
@@ -138,6 +140,7 @@ export async function tuneHyperparameters(W: Matrix, support: SupportSet, option
     calip: { beta2: r.calip.beta2, beta3: r.calip.beta3, looAccuracy: r.calip.accuracy, tuned: r.calip.tuned },
     tipx: { alpha: r.tipx.alpha, beta: r.tipx.beta, gamma: r.tipx.gamma, looAccuracy: r.tipx.accuracy },
     combined: { beta2: r.combined.beta2, beta3: r.combined.beta3, alpha: r.combined.alpha, beta: r.combined.beta, gamma: r.combined.gamma, looAccuracy: r.combined.accuracy },
+    guard: { calip: r.calip.kept ? { z: r.calip.z!, kept: r.calip.kept } : undefined, tipx: { z: r.tipx.z, kept: r.tipx.kept }, combined: { z: r.combined.z, kept: r.combined.kept } },
   };
 }
 
@@ -178,31 +181,66 @@ export function queryTermsOf(features: ImageFeatures, label: number, W: Matrix, 
   return { label, clip: scaled(t.clip), calipX: scaled(t.visualGuidedText), calipZ: scaled(t.textAwareVisual), affinity, kl, skip: -1 };
 }
 
+/** Per tuned method: the guard's z of the best point over the reference values, and which it kept. */
+export interface Guarded {
+  z: number;
+  kept: 'tuned' | 'reference';
+}
+
 export interface GridResult {
   clip: { accuracy: number };
-  calip: CalipParams & { accuracy: number; tuned: boolean };
-  tipx: TipxParams & { accuracy: number };
-  combined: HyperParams & { accuracy: number };
+  calip: CalipParams & { accuracy: number; tuned: boolean } & Partial<Guarded>;
+  tipx: TipxParams & { accuracy: number } & Guarded;
+  combined: HyperParams & { accuracy: number } & Guarded;
+}
+
+/**
+ * The guard against a support set that misleads the tuner (generated images off the model's
+ * domain): a tuned point replaces the reference values only when its leave-one-out gain over them
+ * is beyond noise, z >= GUARD_Z in a paired sign test (McNemar) over the same queries.
+ */
+export const GUARD_Z = 2;
+
+/** (wins − losses) / √(wins + losses) of `a` over `b` on the same queries; 0 when they never disagree. */
+export function pairedZ(a: boolean[], b: boolean[]): number {
+  let wins = 0, losses = 0;
+  a.forEach((right, i) => {
+    if (right && !b[i]) wins++;
+    else if (!right && b[i]) losses++;
+  });
+  return wins + losses === 0 ? 0 : (wins - losses) / Math.sqrt(wins + losses);
 }
 
 /**
  * Accuracy of every grid point over the queries; the best of each method, ties to the
  * reference. CALIP first (its logits are linear in β2, β3), then TIP-X's α, β, γ over
- * CLIP, and over the chosen CALIP for the combined method.
+ * CLIP, and over the chosen CALIP for the combined method. With `guard` (the name-only tuner),
+ * each method keeps the reference values unless its best point beats them by GUARD_Z; the
+ * label-peeking tuner of the eval runs without it.
  */
-export function searchGrids(queries: QueryTerms[], support: SupportSet): GridResult {
+export function searchGrids(queries: QueryTerms[], support: SupportSet, guard = true): GridResult {
   const Q = queries.length;
   const withCalip = queries.every((q) => q.calipX && q.calipZ);
+  const rightAt = (method: Method, params: HyperParams) => queries.map((q) => argmax(termLogits(q, support, method, params)) === q.label);
+  /** The tuned point, or the reference where the guard says its gain is noise. */
+  const guarded = <P extends Partial<HyperParams> & { accuracy: number }>(method: Method, tuned: P, base: HyperParams): P & { z: number; kept: 'tuned' | 'reference' } => {
+    const reference = { ...base, ...pick(REFERENCE, Object.keys(tuned)) };
+    const tunedRight = rightAt(method, { ...base, ...tuned }), referenceRight = rightAt(method, reference);
+    const z = pairedZ(tunedRight, referenceRight);
+    if (!guard || z >= GUARD_Z) return { ...tuned, z, kept: 'tuned' };
+    return { ...tuned, ...pick(REFERENCE, Object.keys(tuned)), accuracy: referenceRight.filter(Boolean).length / Q, z, kept: 'reference' };
+  };
   const calipGrid = new GridCounter(GRIDS.beta2, GRIDS.beta3);
   let clipCorrect = 0;
   for (const q of queries) {
     if (argmax(q.clip) === q.label) clipCorrect++;
     if (withCalip) calipGrid.add(q.clip, q.calipX!, q.calipZ!, q.label);
   }
+  const NONE = { ...REFERENCE, alpha: 0, gamma: 0 };
   let calip: GridResult['calip'] = { ...CALIP_DEFAULTS, accuracy: NaN, tuned: false };
   if (withCalip) {
     const [b2, b3, correct] = pickBest(calipGrid, (a, b) => gridDistance(GRIDS.beta2, a, REFERENCE.beta2) + gridDistance(GRIDS.beta3, b, REFERENCE.beta3));
-    calip = { beta2: b2, beta3: b3, accuracy: correct / Q, tuned: true };
+    calip = { ...guarded('calip', { beta2: b2, beta3: b3, accuracy: correct / Q }, NONE), tuned: true };
   }
   const tipxGrids = GRIDS.beta.map(() => new GridCounter(GRIDS.alpha, GRIDS.gamma));
   const combinedGrids = GRIDS.beta.map(() => new GridCounter(GRIDS.alpha, GRIDS.gamma));
@@ -224,7 +262,17 @@ export function searchGrids(queries: QueryTerms[], support: SupportSet): GridRes
     });
     return { alpha: best[0], beta: best[1], gamma: best[2], accuracy: best[3] / Q };
   };
-  return { clip: { accuracy: clipCorrect / Q }, calip, tipx: pickTipx(tipxGrids), combined: { beta2: calip.beta2, beta3: calip.beta3, ...pickTipx(combinedGrids) } };
+  const calipParams = { ...NONE, beta2: calip.beta2, beta3: calip.beta3 };
+  return {
+    clip: { accuracy: clipCorrect / Q },
+    calip,
+    tipx: guarded('tipx', pickTipx(tipxGrids), { ...NONE, beta2: 0, beta3: 0 }),
+    combined: { beta2: calip.beta2, beta3: calip.beta3, ...guarded('combined', pickTipx(combinedGrids), calipParams) },
+  };
+}
+
+function pick<T extends object>(values: T, keys: string[]): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([k]) => keys.includes(k))) as Partial<T>;
 }
 
 /** The grid point with the most correct queries; ties go to the smallest distance. */
