@@ -37,28 +37,36 @@ export function blobBytes(h: Omit<EngineHeader, 'blobBytes' | 'act' | 'eps'>): n
   return HEADER_BYTES + qlinearBytes(D, 3 * h.patchSize ** 2) + floatsBytes(D) + floatsBytes(T * D) + 2 * floatsBytes(D) + h.layers * layerBytes(D, h.hiddenDim) + 2 * floatsBytes(D) + qlinearBytes(h.embedDim, D);
 }
 
-export function writeHeader(h: EngineHeader): Uint8Array {
+/** Both towers' headers: magic, version, eight dimensions, the activation, eps, the blob's bytes. */
+function writeWords(magic: number, version: number, dims: number[], act: Activation, eps: number, blobBytes: number): Uint8Array {
   const bytes = new Uint8Array(HEADER_BYTES);
   const view = new DataView(bytes.buffer);
-  const ints = [ENGINE_MAGIC, ENGINE_VERSION, h.imageSize, h.patchSize, h.dim, h.hiddenDim, h.heads, h.layers, h.embedDim, ACTIVATIONS.indexOf(h.act)];
-  ints.forEach((v, i) => view.setInt32(4 * i, v, true));
-  view.setFloat32(40, h.eps, true);
-  view.setUint32(44, h.blobBytes, true);
+  [magic, version, ...dims, ACTIVATIONS.indexOf(act)].forEach((v, i) => view.setInt32(4 * i, v, true));
+  view.setFloat32(40, eps, true);
+  view.setUint32(44, blobBytes, true);
   return bytes;
+}
+
+/** A header's words when its magic is `magic`: the version, the eight dimensions, activation, eps, bytes. */
+function readWords(bytes: Uint8Array, magic: number): { version: number; dims: number[]; act: Activation; eps: number; blobBytes: number } | null {
+  if (bytes.length < HEADER_BYTES) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
+  if (view.getUint32(0, true) !== magic) return null;
+  const int = (i: number) => view.getInt32(4 * i, true);
+  return { version: int(1), dims: [2, 3, 4, 5, 6, 7, 8].map(int), act: ACTIVATIONS[int(9)] ?? 'quick_gelu', eps: view.getFloat32(40, true), blobBytes: view.getUint32(44, true) };
+}
+
+export function writeHeader(h: EngineHeader): Uint8Array {
+  return writeWords(ENGINE_MAGIC, ENGINE_VERSION, [h.imageSize, h.patchSize, h.dim, h.hiddenDim, h.heads, h.layers, h.embedDim], h.act, h.eps, h.blobBytes);
 }
 
 /** Reads a blob's header; null when the magic is wrong. */
 export function readHeader(bytes: Uint8Array): (EngineHeader & { version: number }) | null {
-  if (bytes.length < HEADER_BYTES) return null;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
-  if (view.getUint32(0, true) !== ENGINE_MAGIC) return null;
-  const int = (i: number) => view.getInt32(4 * i, true);
-  return {
-    version: int(1), imageSize: int(2), patchSize: int(3), dim: int(4), hiddenDim: int(5), heads: int(6), layers: int(7), embedDim: int(8),
-    act: ACTIVATIONS[int(9)] ?? 'quick_gelu', eps: view.getFloat32(40, true), blobBytes: view.getUint32(44, true),
-  };
+  const w = readWords(bytes, ENGINE_MAGIC);
+  if (!w) return null;
+  const [imageSize, patchSize, dim, hiddenDim, heads, layers, embedDim] = w.dims as [number, number, number, number, number, number, number];
+  return { version: w.version, imageSize, patchSize, dim, hiddenDim, heads, layers, embedDim, act: w.act, eps: w.eps, blobBytes: w.blobBytes };
 }
-
 
 /** The text tower's header (clip_text.c's TextHeader). */
 export interface TextEngineHeader {
@@ -80,23 +88,13 @@ export function textBlobBytes(h: Omit<TextEngineHeader, 'blobBytes' | 'act' | 'e
 }
 
 export function writeTextHeader(h: TextEngineHeader): Uint8Array {
-  const bytes = new Uint8Array(HEADER_BYTES);
-  const view = new DataView(bytes.buffer);
-  const ints = [TEXT_MAGIC, TEXT_ENGINE_VERSION, h.vocabSize, h.contextLength, h.dim, h.hiddenDim, h.heads, h.layers, h.embedDim, ACTIVATIONS.indexOf(h.act)];
-  ints.forEach((v, i) => view.setInt32(4 * i, v, true));
-  view.setFloat32(40, h.eps, true);
-  view.setUint32(44, h.blobBytes, true);
-  return bytes;
+  return writeWords(TEXT_MAGIC, TEXT_ENGINE_VERSION, [h.vocabSize, h.contextLength, h.dim, h.hiddenDim, h.heads, h.layers, h.embedDim], h.act, h.eps, h.blobBytes);
 }
 
 /** Reads a text blob's header; null when the magic is wrong. */
 export function readTextHeader(bytes: Uint8Array): (TextEngineHeader & { version: number }) | null {
-  if (bytes.length < HEADER_BYTES) return null;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
-  if (view.getUint32(0, true) !== TEXT_MAGIC) return null;
-  const int = (i: number) => view.getInt32(4 * i, true);
-  return {
-    version: int(1), vocabSize: int(2), contextLength: int(3), dim: int(4), hiddenDim: int(5), heads: int(6), layers: int(7), embedDim: int(8),
-    act: ACTIVATIONS[int(9)] ?? 'quick_gelu', eps: view.getFloat32(40, true), blobBytes: view.getUint32(44, true),
-  };
+  const w = readWords(bytes, TEXT_MAGIC);
+  if (!w) return null;
+  const [vocabSize, contextLength, dim, hiddenDim, heads, layers, embedDim] = w.dims as [number, number, number, number, number, number, number];
+  return { version: w.version, vocabSize, contextLength, dim, hiddenDim, heads, layers, embedDim, act: w.act, eps: w.eps, blobBytes: w.blobBytes };
 }

@@ -14,7 +14,6 @@
 #define HEADER_BYTES 256
 #define MAX_LAYERS 64
 
-enum { OK = 0, E_MAGIC = 1, E_VERSION = 2, E_CONFIG = 3, E_SIZE = 4, E_MEMORY = 5, E_STATE = 6, E_TOKENS = 7 };
 
 typedef struct {
   int magic, version;
@@ -98,11 +97,8 @@ __attribute__((export_name("text_reserve"))) void* text_reserve(uint32_t bytes) 
   if (reserved) { last_error = E_STATE; return 0; }
   if ((last_error = read_config(&header_in, &c))) return 0;
   uint64_t need = layout_bytes(&c), state = state_bytes(&c);
-  if (need != header_in.blob_bytes || need != bytes) { last_error = E_SIZE; return 0; }
-  if (need + state > 0xC0000000u) { last_error = E_MEMORY; return 0; }
-  blob = bump((uint32_t)need);
-  uint8_t* p = blob ? bump((uint32_t)state) : 0;
-  if (!p) { last_error = E_MEMORY; return 0; }
+  uint8_t* p;
+  if (!(blob = reserve_tower(need, state, header_in.blob_bytes, bytes, &p, &last_error))) return 0;
   blob_size = (uint32_t)need;
   state_size = (uint32_t)state;
   int T = c.context_length, D = c.dim, H = c.hidden_dim > D ? c.hidden_dim : D;

@@ -25,7 +25,6 @@
 enum { ACT_QUICK_GELU = 0, ACT_GELU = 1, ACT_GELU_TANH = 2 };
 enum { OUT_IMAGE = 1, OUT_PATCHES = 2, OUT_CSA = 4, OUT_NACLIP = 8, OUT_CLEARCLIP = 16 };
 #define NACLIP_SIGMA 5.0f  // the official default gaussian_std, in patches
-enum { OK = 0, E_MAGIC = 1, E_VERSION = 2, E_CONFIG = 3, E_SIZE = 4, E_MEMORY = 5, E_STATE = 6 };
 
 typedef struct {
   int magic, version;
@@ -138,15 +137,11 @@ __attribute__((export_name("engine_reserve"))) void* engine_reserve(uint32_t byt
   if (reserved) { last_error = E_STATE; return 0; }
   if ((last_error = read_config(&header_in, &c))) return 0;
   uint64_t need = layout_bytes(&c), state = state_bytes(&c);
-  if (need != header_in.blob_bytes || need != bytes) { last_error = E_SIZE; return 0; }
-  if (need + state > 0xC0000000u) { last_error = E_MEMORY; return 0; }
-  blob = bump((uint32_t)need);
-  uint8_t* st = blob ? bump((uint32_t)state) : 0;
-  if (!st) { last_error = E_MEMORY; return 0; }
+  uint8_t* p;
+  if (!(blob = reserve_tower(need, state, header_in.blob_bytes, bytes, &p, &last_error))) return 0;
   blob_size = (uint32_t)need;
   state_size = (uint32_t)state;
   int T = c.seq_len, D = c.dim;
-  uint8_t* p = st;
   Stack* t = &s.st;
 #define CARVE(field, type, count) (field = (type*)p, p += align16(sizeof(type) * (uint64_t)(count)))
   CARVE(s.pixels, float, 3 * c.image_size * c.image_size);

@@ -21,6 +21,15 @@ void* bump(uint32_t bytes) {
   return p;
 }
 
+uint8_t* reserve_tower(uint64_t need, uint64_t state, uint32_t declared, uint32_t bytes, uint8_t** state_at, int* error) {
+  if (need != declared || need != bytes) { *error = E_SIZE; return 0; }
+  if (need + state > 0xC0000000u) { *error = E_MEMORY; return 0; }
+  uint8_t* blob = bump((uint32_t)need);
+  *state_at = blob ? bump((uint32_t)state) : 0;
+  if (!*state_at) { *error = E_MEMORY; return 0; }
+  return blob;
+}
+
 // ---------------------------------------------------------------------------------
 // The blob layout, shared by the size computation and the mapping (one walk, two uses).
 

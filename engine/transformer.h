@@ -37,9 +37,16 @@ typedef struct {
   int32_t* xz;           // [T] row zero points
 } Stack;
 
+// What engine_error and text_error report.
+enum { OK = 0, E_MAGIC = 1, E_VERSION = 2, E_CONFIG = 3, E_SIZE = 4, E_MEMORY = 5, E_STATE = 6, E_TOKENS = 7 };
+
 // Memory: one bump allocator over the linear memory (0 when it cannot grow).
 void* bump(uint32_t bytes);
 uint64_t align16(uint64_t n);
+// A tower's blob and run state in one grow. `need`: the blob's size from the config, which the
+// header (`declared`) and the host (`bytes`) must agree with. The blob's address, *state_at the
+// state's; 0 with *error set on failure.
+uint8_t* reserve_tower(uint64_t need, uint64_t state, uint32_t declared, uint32_t bytes, uint8_t** state_at, int* error);
 
 // The blob layout: sizes, and a cursor that hands out the tensors in order.
 uint64_t floats_bytes(uint64_t n);
