@@ -202,8 +202,7 @@ export async function runEval(config: EvalConfig): Promise<EvalReport> {
     const peek = searchGrids(shapeFeatures.map((f, i) => queryTermsOf(f, shapeLabels[i]!, largest!.index.textClassifier, support)), support, false);
     const hp = largest!.index.manifest.hyperparameters.params;
     for (const method of ['calip', 'tipx', 'combined'] as const) {
-      const { accuracy: peekAcc, ...peekParams } = peek[method] as unknown as Record<string, number> & { accuracy: number };
-      delete (peekParams as Record<string, unknown>).tuned;
+      const { accuracy: peekAcc, tuned: _tuned, z: _z, kept: _kept, ...peekParams } = peek[method] as unknown as Record<string, number> & { accuracy: number };
       tuning.push({ method, nameOnly: { ...hp[method] }, nameOnlyAccuracy: accuracy(largest!, shapeFeatures, shapeLabels, method), peeking: peekParams, peekingAccuracy: peekAcc });
     }
 

@@ -252,20 +252,22 @@ export function renderScene(spec: SceneSpec, seed: number, size = 64, style: Ren
 }
 
 /**
- * A random scene of the world with 1..maxObjects objects, drawn as the world's are: every
- * colour–shape pair but the six never in shapes-clip's training (UNSEEN_PAIRS; the sample has
- * none of them either), which the eval measures apart.
+ * A shape and colour as the world's scenes have them: what is not given is drawn, never making one
+ * of the six pairs shapes-clip was not trained on (UNSEEN_PAIRS; the sample has none of them
+ * either, and the eval measures them apart). Given both, they are kept.
  */
+function worldPair(rand: () => number, shape?: Shape, colour?: Colour): { shape: Shape; colour: Colour } {
+  for (;;) {
+    const s = shape ?? SHAPES[Math.floor(rand() * SHAPES.length)]!, c = colour ?? COLOURS[Math.floor(rand() * COLOURS.length)]!;
+    if ((shape && colour) || !UNSEEN_PAIRS.includes(`${c} ${s}`)) return { shape: s, colour: c };
+  }
+}
+
+/** A random scene of the world with 1..maxObjects objects. */
 export function randomScene(seed: number, maxObjects = 1, size = 64, style: RenderStyle = 'world'): Scene {
   const rand = rng(seed ^ 0x9e3779b9);
   const n = 1 + Math.floor(rand() * maxObjects);
-  const objects = Array.from({ length: n }, () => {
-    for (;;) {
-      const shape = SHAPES[Math.floor(rand() * SHAPES.length)]!, colour = COLOURS[Math.floor(rand() * COLOURS.length)]!;
-      const size = SIZES[Math.floor(rand() * SIZES.length)]!;
-      if (!UNSEEN_PAIRS.includes(`${colour} ${shape}`)) return { shape, colour, size };
-    }
-  });
+  const objects = Array.from({ length: n }, () => ({ ...worldPair(rand), size: SIZES[Math.floor(rand() * SIZES.length)]! }));
   return renderScene({ objects }, seed, size, style);
 }
 
@@ -282,14 +284,9 @@ export function parsePrompt(prompt: string, seed: number): SceneSpec {
   const background = BACKGROUNDS.find((b) => words.includes(b));
   const objects: ObjectSpec[] = [];
   let current: Partial<ObjectSpec> = {};
+  // A pair the prompt names is drawn even if shapes-clip never saw it; what it leaves out, as the world's.
   const flush = () => {
-    if (current.shape || current.colour) {
-      objects.push({
-        shape: current.shape ?? SHAPES[Math.floor(rand() * SHAPES.length)]!,
-        colour: current.colour ?? COLOURS[Math.floor(rand() * COLOURS.length)]!,
-        size: current.size ?? SIZES[Math.floor(rand() * SIZES.length)]!,
-      });
-    }
+    if (current.shape || current.colour) objects.push({ ...worldPair(rand, current.shape, current.colour), size: current.size ?? SIZES[Math.floor(rand() * SIZES.length)]! });
     current = {};
   };
   for (const word of words) {

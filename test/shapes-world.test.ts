@@ -21,6 +21,11 @@ describe('shapes-world renderer', () => {
     const pairs = new Set(Array.from({ length: 3000 }, (_, i) => randomScene(i, 3).objects.map((o) => `${o.colour} ${o.shape}`)).flat());
     expect(pairs.size).toBe(64 - UNSEEN_PAIRS.length);
     for (const pair of UNSEEN_PAIRS) expect(pairs.has(pair)).toBe(false);
+    // A prompt naming only a shape gets a colour the world gives it; one naming the pair gets the pair.
+    const hearts = new Set(Array.from({ length: 400 }, (_, i) => parsePrompt('A photo of a heart.', i).objects[0]!.colour));
+    expect(hearts.has('purple')).toBe(false);
+    expect(hearts.size).toBe(7);
+    expect(parsePrompt('a purple heart', 1).objects[0]).toMatchObject({ shape: 'heart', colour: 'purple' });
   });
 
   it('draws the asked colour where the mask says the object is', () => {
