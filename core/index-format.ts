@@ -56,6 +56,8 @@ export interface IndexManifest {
     source: 'leave-one-out' | 'defaults';
     params: { calip: CalipParams; tipx: TipxParams; combined: HyperParams };
     looAccuracy?: { clip: number; calip: number; tipx: number; combined: number; queries: number };
+    /** What method=auto serves, chosen at index time (tune.ts chooseAuto); older indexes: the best looAccuracy. */
+    auto?: Method;
     /** Fitted on the support set (indexer/calibrate.ts); absent without one: scores stay raw softmax. */
     calibration?: IndexCalibration;
   };
@@ -113,6 +115,7 @@ export function parseIndexManifest(value: unknown, dataLength: number | null = n
     if (m.support.sources.length !== M) fail('support.sources does not list every support image');
   }
   if (!m.hyperparameters?.params?.combined) fail('hyperparameters are missing');
+  if (m.hyperparameters.auto !== undefined && !METHODS.includes(m.hyperparameters.auto)) fail(`hyperparameters.auto must be one of ${METHODS.join(', ')}`);
   const calibration = m.hyperparameters.calibration;
   if (calibration !== undefined && !METHODS.every((k) => calibration[k]?.temperature > 0 && Number.isFinite(calibration[k].temperature) && calibration[k].rejectBelow >= 0 && calibration[k].rejectBelow <= 1)) {
     fail('hyperparameters.calibration needs a positive temperature and a rejectBelow in [0, 1] for every method');

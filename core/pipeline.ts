@@ -86,11 +86,14 @@ export class Pipeline {
   }
 
   /**
-   * `auto`: the method with the best leave-one-out accuracy on the support set, ties to the simpler
-   * (clip, calip, tipx, combined, in that order); CALIP without a support set.
+   * `auto`: what the index chose (CLIP unless another method's leave-one-out gain over it is
+   * beyond noise, tune.ts chooseAuto); for older indexes the best leave-one-out accuracy, ties to
+   * the simpler (clip, calip, tipx, combined); CALIP without a support set.
    */
   resolveMethod(method: MethodChoice): Method {
     if (method !== 'auto') return method;
+    const chosen = this.index.manifest.hyperparameters.auto;
+    if (chosen && this.index.support) return chosen;
     const loo = this.index.manifest.hyperparameters.looAccuracy;
     if (!this.index.support || !loo) return 'calip';
     return METHODS.reduce((best, m) => (loo[m] > loo[best] + 1e-12 ? m : best), 'clip' as Method);

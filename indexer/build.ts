@@ -237,6 +237,7 @@ export async function buildIndex(o: BuildOptions): Promise<BuildResult> {
         source: 'leave-one-out',
         params,
         looAccuracy: { clip: tuned.clip.looAccuracy, calip: tuned.calip.looAccuracy, tipx: tuned.tipx.looAccuracy, combined: tuned.combined.looAccuracy, queries: tuned.queries },
+        auto: tuned.auto,
         calibration,
       };
     }

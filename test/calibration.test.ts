@@ -6,6 +6,7 @@ import { matrix } from '../core/linalg.js';
 import { NONE_OF_THESE, Pipeline } from '../core/pipeline.js';
 import { calibratedProbabilities, expectedCalibrationError, fitTemperature, meanNll, rejectionThreshold } from '../core/scoring/calibration.js';
 import { rng } from '../eval/shapes-world.js';
+import { chooseAuto } from '../core/scoring/tune.js';
 
 describe('temperature scaling', () => {
   it('recovers the temperature that generated the labels, and lowers the NLL', () => {
@@ -68,6 +69,19 @@ describe('auto and calibrated answers', () => {
     expect(planted({ clip: 0.7, calip: 0.72, tipx: 0.8, combined: 0.78 }, 1, 0).resolveMethod('auto')).toBe('tipx');
     expect(planted({ clip: 0.7, calip: 0.7, tipx: 0.7, combined: 0.7 }, 1, 0).resolveMethod('auto')).toBe('clip');
     expect(planted({ clip: 0.6, calip: 0.8, tipx: 0.7, combined: 0.8 }, 1, 0).resolveMethod('auto')).toBe('calip');
+  });
+
+  it('the index chooses auto: CLIP unless a method beats it beyond noise on the same leave-one-out queries; the pipeline serves that choice', () => {
+    // 40 queries of 2 classes; logits that put class 0 first are right for queries of class 0.
+    const labels = Array.from({ length: 40 }, (_, i) => i % 2);
+    const answering = (wrongFrom: number) => labels.map((y, i) => (i >= wrongFrom ? Float32Array.of(y, 1 - y) : Float32Array.of(1 - y, y)));
+    const clip = answering(30); // right on 0..29
+    // tipx right on every query: 10 wins, 0 losses, z = 3.2; calip: right on 0..31, z = 1.4 (noise).
+    expect(chooseAuto({ clip, calip: answering(32), tipx: answering(40), combined: answering(35) }, labels)).toBe('tipx');
+    expect(chooseAuto({ clip, calip: answering(32), tipx: answering(31), combined: answering(33) }, labels)).toBe('clip');
+    const pipeline = planted({ clip: 0.7, calip: 0.72, tipx: 0.8, combined: 0.78 }, 1, 0);
+    pipeline.index.manifest.hyperparameters.auto = 'clip';
+    expect(pipeline.resolveMethod('auto')).toBe('clip');
   });
 
   it('scores are softmax(logits / T); under the threshold the answer is "none of these" with the guesses kept', () => {

@@ -38,6 +38,8 @@ export interface TuneResult {
   calip: CalipParams & { looAccuracy: number; tuned: boolean };
   tipx: TipxParams & { looAccuracy: number };
   combined: HyperParams & { looAccuracy: number };
+  /** What method=auto serves (chooseAuto). */
+  auto: Method;
   /** The guard's verdict per tuned method (searchGrids): z of the best point over the reference, and which was kept. */
   guard: { calip?: Guarded; tipx: Guarded; combined: Guarded };
   /** Every method's leave-one-out logits at its chosen parameters, and the queries' labels (for calibration). */
@@ -133,6 +135,7 @@ export async function tuneHyperparameters(W: Matrix, support: SupportSet, option
   };
   const looLogits = Object.fromEntries(METHODS.map((m) => [m, terms.map((q) => termLogits(q, support, m, chosen[m]))])) as Record<Method, Float32Array[]>;
   return {
+    auto: chooseAuto(looLogits, terms.map((q) => q.label)),
     looLogits,
     looLabels: terms.map((q) => q.label),
     queries: Q,
@@ -209,6 +212,22 @@ export function pairedZ(a: boolean[], b: boolean[]): number {
     else if (!right && b[i]) losses++;
   });
   return wins + losses === 0 ? 0 : (wins - losses) / Math.sqrt(wins + losses);
+}
+
+/**
+ * What method=auto serves: CLIP, unless another method's leave-one-out gain over it is beyond
+ * noise (the guard's paired test, z >= GUARD_Z); of those, the most accurate, ties to the simpler
+ * (METHODS' order). A support set that cannot show a method helps leaves plain CLIP.
+ */
+export function chooseAuto(looLogits: Record<Method, Float32Array[]>, labels: number[]): Method {
+  const right = (m: Method) => looLogits[m].map((l, i) => argmax(l) === labels[i]);
+  const clip = right('clip');
+  let best: Method = 'clip', bestCorrect = clip.filter(Boolean).length;
+  for (const m of METHODS.slice(1)) {
+    const r = right(m), correct = r.filter(Boolean).length;
+    if (pairedZ(r, clip) >= GUARD_Z && correct > bestCorrect) (best = m), (bestCorrect = correct);
+  }
+  return best;
 }
 
 /**
