@@ -109,6 +109,16 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
   return out;
 }
 
+/** A JSON body of at most `limit` bytes. */
+export async function readJson(request: Request, limit: number): Promise<unknown> {
+  const bytes = await readBody(request, limit);
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new HttpError('bad_request', 'the body is not JSON');
+  }
+}
+
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'];
 
 /** What a request brings beside its image: labels (and their templates) given with it. */
@@ -159,13 +169,7 @@ export async function readImageRequest(request: Request, limit: number): Promise
     return { bytes: new Uint8Array(await field.arrayBuffer()), fields: { labels: listField(form.get('labels'), 'labels', true), templates: listField(form.get('templates'), 'templates', false) } };
   }
   if (type === 'application/json') {
-    let body: { image?: unknown; labels?: unknown; templates?: unknown };
-    try {
-      body = JSON.parse(new TextDecoder().decode(await readBody(request, limit))) as typeof body;
-    } catch (e) {
-      if (e instanceof HttpError) throw e;
-      throw new HttpError('bad_request', 'the body is not JSON');
-    }
+    const body = (await readJson(request, limit)) as { image?: unknown; labels?: unknown; templates?: unknown } | null;
     if (!body || typeof body !== 'object' || typeof body.image !== 'string') throw new HttpError('bad_request', 'a JSON body needs "image": the image as base64');
     return { bytes: base64Bytes(body.image), fields: { labels: body.labels, templates: body.templates } };
   }

@@ -9,7 +9,7 @@ import { WORKER_MEMORY_LIMIT, type ModelInfo } from '../../core/model-info.js';
 import { tokenizerFromFiles, type ClipTokenizer } from '../../core/tokenizer.js';
 import { TextEngine } from '../../engine/engine.js';
 import { engineModules } from '../engine-modules.js';
-import { errorResponse, HttpError, json, readBody } from '../http.js';
+import { errorResponse, HttpError, json, readJson } from '../http.js';
 import { modelFile, readModelJson, streamTower } from '../r2.js';
 
 export interface TextEnv {
@@ -60,13 +60,7 @@ function tower(env: TextEnv, modelJsonSha256: string): Promise<TextTower> {
 const router = Router();
 
 router.post('/v1/embed', async (request: Request, env: TextEnv) => {
-  let body: unknown;
-  try {
-    body = JSON.parse(new TextDecoder().decode(await readBody(request, MAX_REQUEST_BYTES)));
-  } catch (e) {
-    if (e instanceof HttpError) throw e;
-    throw new HttpError('bad_request', 'the body is not JSON');
-  }
+  const body = await readJson(request, MAX_REQUEST_BYTES);
   let embed;
   try {
     embed = parseEmbedRequest(body);
