@@ -64,7 +64,7 @@ export async function labelsPipeline(labels: string[], templates: string[] | und
     throw e;
   }
   const text = await openTextEngine(opened.modelDir, info);
-  const { W, truncated } = embedLabels((tokens) => text.encode(tokens), openTokenizer(opened.modelDir), info, checked.labels, checked.templates);
+  const { W, truncated } = embedLabels((texts) => text.encodeMany(texts), openTokenizer(opened.modelDir), info, checked.labels, checked.templates);
   const sha = createHash('sha256').update(readFileSync(join(opened.modelDir, 'model.json'))).digest('hex');
   const pipeline = opened.pipeline
     ? opened.pipeline.withLabels(checked.labels, W)

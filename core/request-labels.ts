@@ -105,22 +105,18 @@ export function parseEmbedResponse(value: unknown, request: EmbedRequest, embedD
 
 /**
  * The classifier rows of labels: each label in every template, through the text tower
- * (`encode`: the tokens up to the pooled one -> its embedding), normalised and averaged per
- * label (textClassifier). The text Worker and the offline CLI both embed labels with this.
+ * (`encodeMany`: each text's tokens up to the pooled one -> its embedding), normalised and averaged
+ * per label (textClassifier). The text Worker and the offline CLI both embed labels with this.
  */
-export function embedLabels(encode: (tokens: number[]) => Float32Array, tokenizer: ClipTokenizer, model: { contextLength: number; eosTokenId: number; embedDim: number }, labels: string[], templates: string[]): { W: Matrix; truncated: boolean[] } {
+export function embedLabels(encodeMany: (texts: number[][]) => Float32Array[], tokenizer: ClipTokenizer, model: { contextLength: number; eosTokenId: number; embedDim: number }, labels: string[], templates: string[]): { W: Matrix; truncated: boolean[] } {
   const D = model.embedDim;
-  const prompts = new Float32Array(labels.length * templates.length * D);
-  const truncated = labels.map((label, l) =>
-    templates
-      .map((template, t) => {
-        const text = fillTemplate(template, label);
-        prompts.set(encode(pooledTokens(tokenizer.tokenize(text, model.contextLength), model.eosTokenId)), (l * templates.length + t) * D);
-        return tokenizer.encode(text).length > model.contextLength - 2;
-      })
-      .some(Boolean),
-  );
-  return { W: textClassifier(matrix(prompts, labels.length * templates.length, D), new Array(labels.length).fill(templates.length)), truncated };
+  const texts = labels.flatMap((label) => templates.map((template) => fillTemplate(template, label)));
+  const embeds = encodeMany(texts.map((text) => pooledTokens(tokenizer.tokenize(text, model.contextLength), model.eosTokenId)));
+  const prompts = new Float32Array(texts.length * D);
+  embeds.forEach((e, i) => prompts.set(e, i * D));
+  const cut = texts.map((text) => tokenizer.encode(text).length > model.contextLength - 2);
+  const truncated = labels.map((_, l) => cut.slice(l * templates.length, (l + 1) * templates.length).some(Boolean));
+  return { W: textClassifier(matrix(prompts, texts.length, D), new Array(labels.length).fill(templates.length)), truncated };
 }
 
 /**

@@ -4,7 +4,9 @@
 //
 // The host passes the tokens up to and including the pooled one (the end-of-text token, found
 // as the model's config says). Under the causal mask no token attends to a later one, so the
-// padding after it never changes the pooled row: the pass runs over those tokens only.
+// padding after it never changes the pooled row: the pass runs over those tokens only. Several
+// texts go through one pass, their tokens one after the other, each attending only within itself:
+// every weight row read then serves all of them (a text alone is ~10 rows, too few to reuse it).
 //
 // The token embedding is int8 per row (a vocabulary of 49408 x 512 floats would be 97 MiB).
 #include "transformer.h"
@@ -13,6 +15,7 @@
 #define TEXT_VERSION 1
 #define HEADER_BYTES 256
 #define MAX_LAYERS 64
+#define MAX_ROWS 256  // tokens of one pass, over all its texts (at least one context)
 
 
 typedef struct {
@@ -37,9 +40,10 @@ typedef struct {
 } TextWeights;
 
 typedef struct {
-  Stack st;              // T = this pass's tokens
-  int32_t* tokens;       // [context_length] written by the host
-  float* emb;            // [embed_dim] the text embedding
+  Stack st;              // T = this pass's tokens, one segment per text
+  int32_t* tokens;       // [rows] written by the host: the texts' tokens, one after the other
+  int32_t* lengths;      // [rows] written by the host: each text's token count
+  float* emb;            // [rows, embed_dim] the texts' embeddings
 } TextState;
 
 static TextHeader header_in;
@@ -56,9 +60,11 @@ static uint64_t layout_bytes(const TextConfig* p) {
          2 * floats_bytes(D) + qlinear_bytes(p->embed_dim, p->dim);
 }
 
+static uint64_t rows_of(const TextConfig* p) { return p->context_length > MAX_ROWS ? p->context_length : MAX_ROWS; }
+
 static uint64_t state_bytes(const TextConfig* p) {
-  uint64_t T = p->context_length, D = p->dim, H = p->hidden_dim > p->dim ? p->hidden_dim : p->dim;
-  return 5 * floats_bytes(T * D) + 2 * floats_bytes(T * T) + floats_bytes(T * H) + align16(T * H) + 2 * floats_bytes(T) + floats_bytes(T) + floats_bytes(p->embed_dim);
+  uint64_t R = rows_of(p), C = p->context_length, D = p->dim, H = p->hidden_dim > p->dim ? p->hidden_dim : p->dim;
+  return 5 * floats_bytes(R * D) + floats_bytes(C * C) + floats_bytes(R * H) + align16(R * H) + 4 * floats_bytes(R) + floats_bytes(R * p->embed_dim);
 }
 
 static const uint8_t* cursor;
@@ -101,20 +107,20 @@ __attribute__((export_name("text_reserve"))) void* text_reserve(uint32_t bytes) 
   if (!(blob = reserve_tower(need, state, header_in.blob_bytes, bytes, &p, &last_error))) return 0;
   blob_size = (uint32_t)need;
   state_size = (uint32_t)state;
-  int T = c.context_length, D = c.dim, H = c.hidden_dim > D ? c.hidden_dim : D;
+  int R = (int)rows_of(&c), C = c.context_length, D = c.dim, H = c.hidden_dim > D ? c.hidden_dim : D;
   Stack* t = &s.st;
 #define CARVE(field, type, count) (field = (type*)p, p += align16(sizeof(type) * (uint64_t)(count)))
-  CARVE(t->x, float, T * D); CARVE(t->xb, float, T * D);
-  CARVE(t->q, float, T * D); CARVE(t->k, float, T * D); CARVE(t->v, float, T * D);
-  CARVE(t->att, float, T * T); CARVE(t->att2, float, T * T);
-  CARVE(t->hb, float, T * H);
-  CARVE(t->xq, uint8_t, T * H);
-  CARVE(t->xs, float, T); CARVE(t->xz, int32_t, T);
-  CARVE(s.tokens, int32_t, T);
-  CARVE(s.emb, float, c.embed_dim);
+  CARVE(t->x, float, R * D); CARVE(t->xb, float, R * D);
+  CARVE(t->q, float, R * D); CARVE(t->k, float, R * D); CARVE(t->v, float, R * D);
+  CARVE(t->att, float, C * C);  // one text's attention at a time
+  CARVE(t->hb, float, R * H);
+  CARVE(t->xq, uint8_t, R * H);
+  CARVE(t->xs, float, R); CARVE(t->xz, int32_t, R);
+  CARVE(s.tokens, int32_t, R); CARVE(s.lengths, int32_t, R);
+  CARVE(s.emb, float, R * c.embed_dim);
 #undef CARVE
   t->dim = D; t->hidden_dim = c.hidden_dim; t->n_heads = c.n_heads; t->head_dim = D / c.n_heads;
-  t->act = c.act; t->eps = c.eps; t->omega = 0;
+  t->act = c.act; t->eps = c.eps; t->omega = 0; t->att2 = 0; t->segment_rows = s.lengths;
   reserved = 1;
   return blob;
 }
@@ -130,31 +136,43 @@ __attribute__((export_name("text_init"))) int text_init(void) {
 }
 
 // ---------------------------------------------------------------------------------
-// The forward pass over text_tokens()[0 .. n): the embedding of the last of them.
+// The forward pass over `n` texts: text_lengths()[0 .. n) tokens each, one after the other in
+// text_tokens(). The embedding of each text's last token, in text_embeds() [n, embed_dim].
 
 __attribute__((export_name("text_forward"))) int text_forward(int n) {
   if (!ready) return last_error = E_STATE;
-  if (n < 1 || n > c.context_length) return last_error = E_TOKENS;
-  int D = c.dim;
-  Stack* st = &s.st;
-  st->T = n;
-  for (int i = 0; i < n; i++) {
-    int id = s.tokens[i];
-    if (id < 0 || id >= c.vocab_size) return last_error = E_TOKENS;
-    const int8_t* row = w.token.w + (long)id * D;
-    float scale = w.token.scale[id];
-    float* x = st->x + (long)i * D;
-    for (int d = 0; d < D; d++) x[d] = row[d] * scale + w.pos[(long)i * D + d];
+  int D = c.dim, rows = 0;
+  if (n < 1 || n > (int)rows_of(&c)) return last_error = E_TOKENS;
+  for (int g = 0; g < n; g++) {
+    if (s.lengths[g] < 1 || s.lengths[g] > c.context_length) return last_error = E_TOKENS;
+    rows += s.lengths[g];
   }
+  if (rows > (int)rows_of(&c)) return last_error = E_TOKENS;
+  Stack* st = &s.st;
+  st->T = rows;
+  st->n_segments = n;
+  for (int g = 0, row = 0; g < n; g++)
+    for (int i = 0; i < s.lengths[g]; i++, row++) {  // positions restart with each text
+      int id = s.tokens[row];
+      if (id < 0 || id >= c.vocab_size) return last_error = E_TOKENS;
+      const int8_t* w_row = w.token.w + (long)id * D;
+      float scale = w.token.scale[id];
+      float* x = st->x + (long)row * D;
+      for (int d = 0; d < D; d++) x[d] = w_row[d] * scale + w.pos[(long)i * D + d];
+    }
 
   for (int l = 0; l < c.n_layers; l++) block(st, &w.layers[l], ATT_CAUSAL);
 
-  // final_layer_norm + text_projection of the pooled (last) token only.
-  float* pooled = st->x + (long)(n - 1) * D;
-  layernorm(st, st->xb, pooled, w.final_g, w.final_b, 1);
-  linear(st, s.emb, st->xb, &w.proj, 1);
+  // final_layer_norm + text_projection of each text's pooled (last) token only.
+  for (int g = 0, end = 0; g < n; g++) {
+    end += s.lengths[g];
+    layernorm(st, st->xb + (long)g * D, st->x + (long)(end - 1) * D, w.final_g, w.final_b, 1);
+  }
+  linear(st, s.emb, st->xb, &w.proj, n);
   return OK;
 }
 
 __attribute__((export_name("text_tokens"))) int32_t* text_tokens(void) { return s.tokens; }
+__attribute__((export_name("text_lengths"))) int32_t* text_lengths(void) { return s.lengths; }
 __attribute__((export_name("text_embeds"))) float* text_embeds(void) { return s.emb; }
+__attribute__((export_name("text_max_rows"))) int text_max_rows(void) { return (int)rows_of(&c); }

@@ -44,7 +44,9 @@ interface Exports {
   text_init(): number;
   text_forward(tokens: number): number;
   text_tokens(): number;
+  text_lengths(): number;
   text_embeds(): number;
+  text_max_rows(): number;
   text_state_bytes(): number;
   engine_calip_terms(clip: number, vgt: number, tav: number, f: number, Fs: number, HW: number, W: number, C: number, D: number, S: number, fsPrime: number, scratch: number): void;
 }
@@ -270,12 +272,30 @@ export class TextEngine {
   }
 
   /** ids: the tokens up to and including the pooled one (pooledTokens) -> the text embedding [E], not normalised. */
-  encode(ids: ArrayLike<number>): Float32Array {
-    const ex = this.engine.exports;
-    if (ids.length < 1 || ids.length > this.contextLength) throw new EngineError(`text engine: ${ids.length} tokens, expected 1 to ${this.contextLength}`);
-    new Int32Array(ex.memory.buffer, ex.text_tokens(), ids.length).set(ids);
-    if (ex.text_forward(ids.length) !== 0) this.engine.fail('text engine forward pass', ex.text_error());
-    return this.engine.floats(ex.text_embeds(), this.info.embedDim).slice();
+  encode(ids: readonly number[]): Float32Array {
+    return this.encodeMany([ids])[0]!;
+  }
+
+  /**
+   * Many texts, packed into passes of up to text_max_rows() tokens (each text attends only within
+   * itself): the same embeddings as one at a time, bit for bit, each weight row read once per pass.
+   */
+  encodeMany(texts: readonly (readonly number[])[]): Float32Array[] {
+    const ex = this.engine.exports, E = this.info.embedDim, maxRows = ex.text_max_rows();
+    const out: Float32Array[] = [];
+    for (let first = 0; first < texts.length; ) {
+      let rows = 0, count = 0;
+      while (first + count < texts.length && rows + texts[first + count]!.length <= maxRows) rows += texts[first + count++]!.length;
+      const batch = texts.slice(first, first + Math.max(1, count));
+      for (const ids of batch) if (ids.length < 1 || ids.length > this.contextLength) throw new EngineError(`text engine: ${ids.length} tokens, expected 1 to ${this.contextLength}`);
+      new Int32Array(ex.memory.buffer, ex.text_tokens(), batch.reduce((a, t) => a + t.length, 0)).set(batch.flat());
+      new Int32Array(ex.memory.buffer, ex.text_lengths(), batch.length).set(batch.map((t) => t.length));
+      if (ex.text_forward(batch.length) !== 0) this.engine.fail('text engine forward pass', ex.text_error());
+      const embeds = this.engine.floats(ex.text_embeds(), batch.length * E);
+      batch.forEach((_, i) => out.push(embeds.slice(i * E, (i + 1) * E)));
+      first += batch.length;
+    }
+    return out;
   }
 }
 

@@ -99,10 +99,10 @@ static void linear_again(const Stack* s, float* out, const QLinear* l, int rows)
   qmatmul(out, s->xq, s->xs, s->xz, rows, l->w, l->scale, l->bias, l->wsum, l->out, l->in);
 }
 
-// att[i, j] = softmax_j(scale * a_i . b_j + bias[i, j]) over one head's slice of a and b;
-// with `causal`, only j <= i (the text tower's mask).
-static void scores(const Stack* s, float* att, const float* a, const float* b, int h, const float* bias, int causal) {
-  int T = s->T, D = s->dim, hd = s->head_dim;
+// att[i, j] = softmax_j(scale * a_i . b_j + bias[i, j]) over one head's slice of T rows of a and
+// b; with `causal`, only j <= i (the text tower's mask).
+static void scores(const Stack* s, float* att, const float* a, const float* b, int T, int h, const float* bias, int causal) {
+  int D = s->dim, hd = s->head_dim;
   gemm_abt_f32(att, T, a + h * hd, D, T, b + h * hd, D, T, hd);
   float scale = 1 / sqrt_f32((float)hd);
   for (long i = 0; i < (long)T * T; i++) att[i] = att[i] * scale + (bias ? bias[i] : 0);
@@ -115,22 +115,29 @@ static void scores(const Stack* s, float* att, const float* a, const float* b, i
 }
 
 // out[T, dim] = per head A v, A of the attention `kind`: softmax(QK^T) (causal for the text
-// tower); CSA's softmax(QQ^T) + softmax(KK^T); NACLIP's softmax(KK^T + Omega); ClearCLIP's softmax(QQ^T).
+// tower, within each of its segments); CSA's softmax(QQ^T) + softmax(KK^T); NACLIP's
+// softmax(KK^T + Omega); ClearCLIP's softmax(QQ^T).
 static void attention(const Stack* s, float* out, int kind) {
-  int T = s->T, D = s->dim, hd = s->head_dim;
-  for (int h = 0; h < s->n_heads; h++) {
-    if (kind == ATT_CSA) {
-      scores(s, s->att, s->q, s->q, h, 0, 0);
-      scores(s, s->att2, s->k, s->k, h, 0, 0);
-      add_into(s->att, s->att2, T * T);
-    } else if (kind == ATT_NACLIP) {
-      scores(s, s->att, s->k, s->k, h, s->omega, 0);
-    } else if (kind == ATT_CLEARCLIP) {
-      scores(s, s->att, s->q, s->q, h, 0, 0);
-    } else {
-      scores(s, s->att, s->q, s->k, h, 0, kind == ATT_CAUSAL);
+  int D = s->dim, hd = s->head_dim, one = s->T;
+  int n = s->n_segments ? s->n_segments : 1;
+  const int32_t* rows = s->n_segments ? s->segment_rows : &one;
+  for (int g = 0, off = 0; g < n; off += rows[g++]) {
+    int T = rows[g];
+    const float *q = s->q + (long)off * D, *k = s->k + (long)off * D, *v = s->v + (long)off * D;
+    for (int h = 0; h < s->n_heads; h++) {
+      if (kind == ATT_CSA) {
+        scores(s, s->att, q, q, T, h, 0, 0);
+        scores(s, s->att2, k, k, T, h, 0, 0);
+        add_into(s->att, s->att2, T * T);
+      } else if (kind == ATT_NACLIP) {
+        scores(s, s->att, k, k, T, h, s->omega, 0);
+      } else if (kind == ATT_CLEARCLIP) {
+        scores(s, s->att, q, q, T, h, 0, 0);
+      } else {
+        scores(s, s->att, q, k, T, h, 0, kind == ATT_CAUSAL);
+      }
+      gemm_ab_f32(out + (long)off * D + h * hd, D, s->att, T, T, v + h * hd, D, T, hd);
     }
-    gemm_ab_f32(out + h * hd, D, s->att, T, T, s->v + h * hd, D, T, hd);
   }
 }
 

@@ -23,13 +23,16 @@ typedef struct {
 // The last block's attention variants (image tower) and the text tower's causal mask.
 enum { ATT_STANDARD = 0, ATT_CSA = 1, ATT_NACLIP = 2, ATT_CLEARCLIP = 3, ATT_CAUSAL = 4 };
 
-// One tower's dimensions and run state; T is the rows of this pass (the text tower's varies).
+// One tower's dimensions and run state. T is the rows of this pass; the text tower packs several
+// texts into one pass, each a segment that attends only within itself (n_segments 0: one of T rows).
 typedef struct {
   int T, dim, hidden_dim, n_heads, head_dim, act;
   float eps;
+  int n_segments;
+  const int32_t* segment_rows;  // [n_segments] rows of each segment, in order
   float *x, *xb;         // [T, dim] residual stream, scratch
   float *q, *k, *v;      // [T, dim]
-  float *att, *att2;     // [T, T] one head's attention (att2: CSA's key-key half)
+  float *att, *att2;     // [T, T] one head's attention (att2: CSA's key-key half); a segment's for the text tower
   const float* omega;    // [T, T] NACLIP's neighbourhood term
   float* hb;             // [T, max(hidden_dim, dim)], or other wide scratch
   uint8_t* xq;           // quantised rows of the next product's input

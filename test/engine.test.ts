@@ -172,7 +172,7 @@ describe('engine forward pass against the fp32 ONNX graph', () => {
 
   const TEXTS = ['a photo of a dog.', 'x', 'a bright red star on a white background, drawn with a thick pen.', 'word '.repeat(90)];
   for (const variant of ['tiny-p16', 'tiny-p32-f16-legacy', 'tiny-p8-bf16'] as TinyVariant[]) {
-    it(`${variant}: the text tower on the engine within cosine 0.999 of the fp32 text graph (pooling as the config says, over-long text cut), both kernels bit-identical`, async () => {
+    it(`${variant}: the text tower on the engine within cosine 0.999 of the fp32 text graph (pooling as the config says, over-long text cut), both kernels bit-identical, batched passes equal to one text at a time`, async () => {
       const { modelDir } = tinyModel(variant);
       const info = readModelInfo(modelDir);
       const tokenizer = openTokenizer(modelDir);
@@ -189,6 +189,11 @@ describe('engine forward pass against the fp32 ONNX graph', () => {
         expect(() => engine.encode([])).toThrow(EngineError);
         expect(() => engine.encode(new Array(info.contextLength + 1).fill(1))).toThrow(EngineError);
         expect(() => engine.encode([49408])).toThrow(/vocabulary/);
+        // Many texts packed into passes (here 3: each text attends only within itself) give the
+        // same bits as one at a time.
+        const many = Array.from({ length: 60 }, (_, i) => pooledTokens(tokenizer.tokenize(i % 7 === 0 ? TEXTS[3]! : `a photo of a thing number ${i}.`, info.contextLength), info.eosTokenId));
+        expect(many.reduce((a, t) => a + t.length, 0)).toBeGreaterThan(512);
+        expect(engine.encodeMany(many)).toEqual(many.map((ids) => engine.encode(ids)));
         outputs.push(out);
       }
       expect(outputs[1]).toEqual(outputs[0]);

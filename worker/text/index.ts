@@ -72,7 +72,7 @@ router.post('/v1/embed', async (request: Request, env: TextEnv) => {
   const t = await tower(env, embed.model);
   const load = first ? t.loadMs : 0;
   const encodeStart = Date.now();
-  const { W, truncated } = embedLabels((tokens) => t.engine.encode(tokens), t.tokenizer, t.info, embed.labels, embed.templates);
+  const { W, truncated } = embedLabels((texts) => t.engine.encodeMany(texts), t.tokenizer, t.info, embed.labels, embed.templates);
   const embeddings = Array.from({ length: W.rows }, (_, r) => Array.from(W.data.subarray(r * W.cols, (r + 1) * W.cols)));
   const answer: EmbedResponse = { model: t.info.name, embed_dim: W.cols, embeddings, truncated, timings_ms: { load, encode: Date.now() - encodeStart } };
   return json(answer);
