@@ -15,20 +15,13 @@ export const DEFAULT_MAX_LABELS = 100;
 export const MAX_LABEL_CHARS = 300;
 export const MAX_TEMPLATES = 16;
 /**
- * Most prompts (labels × templates) one request may have embedded: each is a text-tower pass
- * (ViT-B/32's: about 10 ms in workerd), so this bounds a request's text work to a few seconds.
+ * Most prompts (labels × templates) one request may have embedded: each costs the text tower
+ * ~6 ms at ViT-B/32's size in workerd, so this bounds a request's text work to a few seconds.
  */
 export const MAX_PROMPTS = 400;
 
-/** A label or template the request may not have: 422, naming it. */
-export class LabelError extends Error {
-  constructor(
-    message: string,
-    readonly label?: string,
-  ) {
-    super(message);
-  }
-}
+/** A label or template the request may not have: 422, its message naming it. */
+export class LabelError extends Error {}
 
 /** labels= of a query: comma-separated, each trimmed (a label with a comma goes in a JSON body). */
 export function splitLabels(text: string): string[] {
@@ -46,13 +39,13 @@ export function checkLabels(labels: unknown, templates: unknown, maxLabels: numb
   if (labels.length > maxLabels) throw new LabelError(`${labels.length} labels, over the limit of ${maxLabels} (MAX_LABELS)`);
   const seen = new Map(indexClasses.map((name) => [name.trim().toLowerCase(), `a class of the index`]));
   const out: string[] = [];
-  for (const raw of labels as string[]) {
+  for (const [i, raw] of (labels as string[]).entries()) {
     const label = raw.trim();
-    if (label === '') throw new LabelError('a label is empty', raw);
-    if (label.length > MAX_LABEL_CHARS) throw new LabelError(`label "${label.slice(0, 40)}…" is ${label.length} characters, over ${MAX_LABEL_CHARS}`, label);
+    if (label === '') throw new LabelError(`label ${i + 1} of ${labels.length} is empty`);
+    if (label.length > MAX_LABEL_CHARS) throw new LabelError(`label "${label.slice(0, 40)}…" is ${label.length} characters, over ${MAX_LABEL_CHARS}`);
     const key = label.toLowerCase();
     const before = seen.get(key);
-    if (before) throw new LabelError(`label "${label}" is given twice (the same as ${before})`, label);
+    if (before) throw new LabelError(`label "${label}" is given twice (the same as ${before})`);
     seen.set(key, `label "${label}"`);
     out.push(label);
   }
@@ -60,8 +53,8 @@ export function checkLabels(labels: unknown, templates: unknown, maxLabels: numb
   if (!Array.isArray(templates) || templates.length === 0 || !templates.every((t) => typeof t === 'string')) throw new LabelError('templates must be a non-empty list of strings');
   if (templates.length > MAX_TEMPLATES) throw new LabelError(`${templates.length} templates, over the limit of ${MAX_TEMPLATES}`);
   for (const t of templates as string[]) {
-    if (!t.includes('{}')) throw new LabelError(`template "${t.slice(0, 60)}" has no {} for the label`, t);
-    if (t.length > MAX_LABEL_CHARS) throw new LabelError(`a template is ${t.length} characters, over ${MAX_LABEL_CHARS}`, t);
+    if (!t.includes('{}')) throw new LabelError(`template "${t.slice(0, 60)}" has no {} for the label`);
+    if (t.length > MAX_LABEL_CHARS) throw new LabelError(`a template is ${t.length} characters, over ${MAX_LABEL_CHARS}`);
   }
   if (out.length * templates.length > MAX_PROMPTS) throw new LabelError(`${out.length} labels × ${templates.length} templates are ${out.length * templates.length} prompts to embed, over the limit of ${MAX_PROMPTS}: give fewer labels or templates`);
   return { labels: out, templates: templates as string[] };

@@ -25,7 +25,7 @@ describe('request labels: checks before any work', () => {
       }
       throw new Error('accepted');
     };
-    expect(refused(['cat', ''])).toMatch(/empty/);
+    expect(refused(['cat', ''])).toMatch(/label 2 of 2 is empty/);
     expect(refused(['Cat', 'dog', 'cat '])).toMatch(/"cat" is given twice/);
     expect(refused(['star', 'dog'], undefined, 3, ['Star'])).toMatch(/"star" is given twice \(the same as a class of the index\)/);
     expect(refused(['a', 'b', 'c', 'd'])).toMatch(/4 labels, over the limit of 3/);
@@ -144,7 +144,7 @@ describe('labels= with the text Worker behind a service binding (workerd, both W
 
   it('every bad label is a 422 naming it; a label over 77 tokens is cut and named', async () => {
     const cases: [string, RegExp][] = [
-      ['/v1/classify?labels=cat,,dog', /a label is empty/],
+      ['/v1/classify?labels=cat,,dog', /label 2 of 3 is empty/],
       ['/v1/classify?labels=Cat,dog,cat', /"cat" is given twice/],
       ['/v1/classify?labels=a,b,c,d,e,f', /6 labels, over the limit of 5 \(MAX_LABELS\)/],
       [`/v1/classify?labels=${'x'.repeat(301)}`, /301 characters/],
