@@ -1,7 +1,11 @@
 // Labels given at request time (labels=): the checks and the classifier they build (pure), and
 // both Workers in workerd: the image Worker asking the text Worker through its service binding,
 // against the offline CLI on the same image and labels.
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { modelKey } from '../core/storage-layout.js';
+import { readModelInfo } from '../models/load-model.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLabels, DEFAULT_LABEL_TEMPLATES, labelsOnlyIndex, LabelError, splitLabels, withRequestLabels } from '../core/request-labels.js';
 import { matrix, matVec } from '../core/linalg.js';
@@ -100,7 +104,7 @@ describe('labels= with the text Worker behind a service binding (workerd, both W
 
   it('labels alone equal the offline CLI on the same image and labels (logits within 1e-3), for CLIP and CALIP; the query, a JSON body and a multipart body agree', async () => {
     const file = join(tempDir('labels-img'), 'star.png');
-    (await import('node:fs')).writeFileSync(file, image);
+    writeFileSync(file, image);
     for (const method of ['clip', 'calip']) {
       const online = await post(worker, `/v1/classify?labels=${LABELS.join(',')}&method=${method}&top_k=3`);
       expect(online.status).toBe(200);
@@ -192,6 +196,21 @@ describe('labels= with the text Worker behind a service binding (workerd, both W
 });
 
 describe('labels= without a working text Worker: 503 with the reason, never a wrong answer', () => {
+  it('the text tower missing from the bucket: the text Worker says so, the image Worker passes it on', async () => {
+    const worker = await startWorker({ DEFAULT_INDEX: 'bench' }, false, false, undefined, 'bound');
+    try {
+      await worker.publish(syntheticIndex(modelDir, 4, 2), modelDir);
+      const info = readModelInfo(modelDir);
+      const sha = createHash('sha256').update(readFileSync(join(modelDir, 'model.json'))).digest('hex');
+      await (await worker.mf.getR2Bucket('STORE')).delete(modelKey(sha, info.files.textEngineWeights!));
+      const r = await post(worker, '/v1/classify?labels=receipt,menu');
+      expect(r.status).toBe(503);
+      expect(r.body.error!.message).toMatch(/the text Worker could not embed the labels \(503\): text engine weights of model .* are not in the bucket; publish the model again/);
+    } finally {
+      await worker.dispose();
+    }
+  });
+
   for (const text of ['unbound', 'down'] as const) {
     it(`text Worker ${text}`, async () => {
       const worker = await startWorker({ DEFAULT_INDEX: 'bench' }, false, false, undefined, text);
