@@ -98,7 +98,7 @@ index written to ${out}. Next:
   nameonly classify --index ${out} <image|folder>...     classify offline
   nameonly segment --index ${out} <image> --out mask.png segment offline
   nameonly eval --index ${out} --images <labelled folder>  measure it on your own labelled images
-  nameonly publish ${out} --local                     then "npx wrangler dev" serves it (without --local: your R2)`);
+  nameonly publish ${out} --local                     then "npm run dev" serves it (without --local: your R2)`);
     return 0;
   },
 };
