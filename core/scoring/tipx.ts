@@ -145,8 +145,10 @@ export function tipxTerms(affinity: Float32Array, kl: Float32Array, support: Sup
   return { cache, signature };
 }
 
-/** Eq. 8 (with ψ per image): logits = base + α·cache + γ·(−ψ(KL))·L. */
-/** base + α·cache + γ·signature; classes past the support set's (added at request time) keep their base logit. */
+/**
+ * Eq. 8 (with ψ per image): logits = base + α·cache + γ·(−ψ(KL))·L. Classes past the support set's
+ * (labels added at request time) keep their base logit.
+ */
 export function addTipx(base: Float32Array, terms: TipxTerms, params: TipxParams): Float32Array {
   return base.map((v, c) => (c < terms.cache.length ? v + params.alpha * terms.cache[c]! + params.gamma * terms.signature[c]! : v));
 }

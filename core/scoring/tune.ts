@@ -8,7 +8,7 @@
 import { argmax, matMulABt, transpose, type Matrix } from '../linalg.js';
 import { CALIP_DEFAULTS, calipTerms, type CalipParams } from './calip.js';
 import { METHODS, type HyperParams, type ImageFeatures, type Method } from './methods.js';
-import { SIGNATURE_TEMPERATURE, tipxAffinities, tipxTerms, type SupportSet, type TipxParams } from './tipx.js';
+import { addTipx, SIGNATURE_TEMPERATURE, tipxAffinities, tipxTerms, type SupportSet, type TipxParams } from './tipx.js';
 import { LOGIT_SCALE } from './zeroshot.js';
 
 export const GRIDS = {
@@ -157,8 +157,7 @@ export function termLogits(q: QueryTerms, support: SupportSet, method: Method, p
   const withCalip = (method === 'calip' || method === 'combined') && q.calipX && q.calipZ;
   const base = withCalip ? calipLogitsOf(q, params.beta2, params.beta3) : q.clip;
   if (method === 'clip' || method === 'calip') return base;
-  const t = tipxTerms(q.affinity, q.kl, support, params.beta, q.skip);
-  return base.map((v, c) => v + params.alpha * t.cache[c]! + params.gamma * t.signature[c]!);
+  return addTipx(base, tipxTerms(q.affinity, q.kl, support, params.beta, q.skip), params);
 }
 
 /** What the grid search needs of one labelled query image. */
@@ -243,11 +242,11 @@ export function searchGrids(queries: QueryTerms[], support: SupportSet, guard = 
   const rightAt = (method: Method, params: HyperParams) => queries.map((q) => argmax(termLogits(q, support, method, params)) === q.label);
   /** The tuned point, or the reference where the guard says its gain is noise. */
   const guarded = <P extends Partial<HyperParams> & { accuracy: number }>(method: Method, tuned: P, base: HyperParams): P & { z: number; kept: 'tuned' | 'reference' } => {
-    const reference = { ...base, ...pick(REFERENCE, Object.keys(tuned)) };
-    const tunedRight = rightAt(method, { ...base, ...tuned }), referenceRight = rightAt(method, reference);
+    const referenceValues = pick(REFERENCE, Object.keys(tuned));
+    const tunedRight = rightAt(method, { ...base, ...tuned }), referenceRight = rightAt(method, { ...base, ...referenceValues });
     const z = pairedZ(tunedRight, referenceRight);
     if (!guard || z >= GUARD_Z) return { ...tuned, z, kept: 'tuned' };
-    return { ...tuned, ...pick(REFERENCE, Object.keys(tuned)), accuracy: referenceRight.filter(Boolean).length / Q, z, kept: 'reference' };
+    return { ...tuned, ...referenceValues, accuracy: referenceRight.filter(Boolean).length / Q, z, kept: 'reference' };
   };
   const calipGrid = new GridCounter(GRIDS.beta2, GRIDS.beta3);
   let clipCorrect = 0;
