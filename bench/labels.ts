@@ -2,8 +2,6 @@
 // Worker embeds them) against the same labels again (the image Worker's isolate cache), at 3, 30
 // and 100 labels, on TinyCLIP-8M's and ViT-B/32's published sizes (random weights, real shapes),
 // and each Worker's memory.
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import IMAGENET from '../core/assets/imagenet-prompts.json' with { type: 'json' };
@@ -11,6 +9,7 @@ import { renderPrompt } from '../eval/generator-server.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { publishedSpec, type PublishedModel } from '../models/published-configs.js';
 import { writeTinyCheckpoint } from '../models/tiny-checkpoints.js';
+import { modelJsonSha256 } from '../models/load-model.js';
 import { tempDir } from '../test/helpers.js';
 import { startWorker, syntheticIndex, type WorkerHandle } from '../test/worker-harness.js';
 import { quantile } from './hostile-load.js';
@@ -37,7 +36,7 @@ export async function benchLabels(): Promise<void> {
     const ck = join(tempDir('bench-labels-ck'), 'ck'), modelDir = join(tempDir('bench-labels-model'), 'model');
     writeTinyCheckpoint(publishedSpec(model), ck);
     convertCheckpoint(ck, modelDir);
-    const modelSha = createHash('sha256').update(readFileSync(join(modelDir, 'model.json'))).digest('hex');
+    const modelSha = modelJsonSha256(modelDir);
     const worker = await startWorker({ DEFAULT_INDEX: 'bench' }, false, false, undefined, 'bound');
     try {
       await worker.publish(syntheticIndex(modelDir, 8, 2), modelDir);

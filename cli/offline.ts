@@ -1,7 +1,6 @@
 // The offline half: an index folder and its model opened into the same Pipeline the Worker
 // serves (the model's own image runtime: the int8 engine or onnxruntime's uint8 graph), and the
 // images a command was given, found and decoded.
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { decodeImage, ImageDecodeError } from '../core/decode.js';
@@ -10,7 +9,7 @@ import { DATA_FILE, loadIndex, type IndexManifest } from '../core/index-format.j
 import { Pipeline } from '../core/pipeline.js';
 import { checkLabels, DEFAULT_MAX_LABELS, embedLabels, LabelError, labelsOnlyIndex } from '../core/request-labels.js';
 import { openTextEngine } from '../engine/node.js';
-import { openImageEncoder, openTokenizer, readModelInfo } from '../models/load-model.js';
+import { modelJsonSha256, openImageEncoder, openTokenizer, readModelInfo } from '../models/load-model.js';
 import { UsageError } from './args.js';
 
 export interface OpenedIndex {
@@ -37,7 +36,7 @@ export function indexAndModel(indexDir: string, modelDir?: string): { manifest: 
  */
 export async function openIndex(indexDir: string, modelDir?: string): Promise<OpenedIndex> {
   const { manifest, model } = indexAndModel(indexDir, modelDir);
-  const sha = createHash('sha256').update(readFileSync(join(model, 'model.json'))).digest('hex');
+  const sha = modelJsonSha256(model);
   if (sha !== manifest.model.modelJsonSha256) throw new Error(`index ${manifest.name} was built for model ${manifest.model.name} (model.json sha256 ${manifest.model.modelJsonSha256.slice(0, 12)}…), not for the model at ${model} (${sha.slice(0, 12)}…)`);
   const index = await loadIndex(manifest, readFileSync(join(indexDir, DATA_FILE)));
   return { pipeline: new Pipeline(await workerImageTower(model), index), modelDir: resolve(model) };
@@ -65,7 +64,7 @@ export async function labelsPipeline(labels: string[], templates: string[] | und
   }
   const text = await openTextEngine(opened.modelDir, info);
   const { W, truncated } = embedLabels((texts) => text.encodeMany(texts), openTokenizer(opened.modelDir), info, checked.labels, checked.templates);
-  const sha = createHash('sha256').update(readFileSync(join(opened.modelDir, 'model.json'))).digest('hex');
+  const sha = modelJsonSha256(opened.modelDir);
   const pipeline = opened.pipeline
     ? opened.pipeline.withLabels(checked.labels, W)
     : new Pipeline(await workerImageTower(opened.modelDir), labelsOnlyIndex(checked.labels, W, { name: info.name, modelJsonSha256: sha }));

@@ -11,7 +11,7 @@ import { preprocess } from '../core/image.js';
 import { matrix, normalizeRows, type Matrix } from '../core/linalg.js';
 import type { ModelInfo } from '../core/model-info.js';
 import type { ClipTokenizer } from '../core/tokenizer.js';
-import { onnxruntimeNode, openTokenizer, readModelInfo } from '../models/load-model.js';
+import { modelJsonSha256, onnxruntimeNode, openTokenizer, readModelInfo } from '../models/load-model.js';
 
 export type Device = 'cpu' | 'cuda';
 export type ImageRuntimeChoice = 'engine' | 'onnxruntime';
@@ -33,8 +33,7 @@ export class Embedder {
    */
   static async open(modelDir: string, device: Device, log: (line: string) => void, imageRuntime: ImageRuntimeChoice = device === 'cuda' ? 'onnxruntime' : 'engine'): Promise<Embedder> {
     const info = readModelInfo(modelDir);
-    const { createHash } = await import('node:crypto');
-    const modelJsonSha256 = createHash('sha256').update(readFileSync(join(modelDir, 'model.json'))).digest('hex');
+    const sha = modelJsonSha256(modelDir);
     const ort = await onnxruntimeNode();
     const textBytes = readFileSync(join(modelDir, info.files.textEncoder));
     let used: Device = 'cpu';
@@ -50,7 +49,7 @@ export class Embedder {
     }
     const image = imageRuntime === 'engine' ? await openEngine(modelDir, info) : await ImageEncoder.create(ort, readFileSync(join(modelDir, info.files.imageEncoder)), info, options);
     const text = await TextEncoder.create(ort, textBytes, info, options);
-    return new Embedder(info, modelJsonSha256, image, text, openTokenizer(modelDir), used, imageRuntime);
+    return new Embedder(info, sha, image, text, openTokenizer(modelDir), used, imageRuntime);
   }
 
   /** Encoded image bytes -> normalised image embeds [B,D] and patch embeds [B][HW,D]. */

@@ -1,4 +1,5 @@
 // Opens a converted model folder in Node (indexer, CLI, tests, benchmarks).
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageEncoder, TextEncoder, type ImageTower, type OrtModule } from '../core/encoders.js';
@@ -18,6 +19,11 @@ export function readModelInfo(modelDir: string): ModelInfo {
     throw new Error(`${modelDir} is not a converted model folder (no model.json); ${hint}`);
   }
   return parseModelInfo(JSON.parse(raw));
+}
+
+/** The sha256 of a model folder's model.json: how indexes, R2 keys and caches name the model. */
+export function modelJsonSha256(modelDir: string): string {
+  return createHash('sha256').update(readFileSync(join(modelDir, 'model.json'))).digest('hex');
 }
 
 /**

@@ -1,11 +1,10 @@
 // Labels given at request time (labels=): the checks and the classifier they build (pure), and
 // both Workers in workerd: the image Worker asking the text Worker through its service binding,
 // against the offline CLI on the same image and labels.
-import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { modelKey } from '../core/storage-layout.js';
-import { readModelInfo } from '../models/load-model.js';
+import { modelJsonSha256, readModelInfo } from '../models/load-model.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLabels, DEFAULT_LABEL_TEMPLATES, labelsOnlyIndex, LabelError, splitLabels, withRequestLabels } from '../core/request-labels.js';
 import { matrix, matVec } from '../core/linalg.js';
@@ -201,7 +200,7 @@ describe('labels= without a working text Worker: 503 with the reason, never a wr
     try {
       await worker.publish(syntheticIndex(modelDir, 4, 2), modelDir);
       const info = readModelInfo(modelDir);
-      const sha = createHash('sha256').update(readFileSync(join(modelDir, 'model.json'))).digest('hex');
+      const sha = modelJsonSha256(modelDir);
       await (await worker.mf.getR2Bucket('STORE')).delete(modelKey(sha, info.files.textEngineWeights!));
       const r = await post(worker, '/v1/classify?labels=receipt,menu');
       expect(r.status).toBe(503);

@@ -2,12 +2,11 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Miniflare } from 'miniflare';
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { prepareSupport } from '../core/scoring/tipx.js';
 import { publish } from '../indexer/publish.js';
 import { writeIndex } from '../indexer/write-index.js';
-import { readModelInfo } from '../models/load-model.js';
+import { modelJsonSha256, readModelInfo } from '../models/load-model.js';
 import { randomUnitRows, tempDir } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -94,7 +93,7 @@ export function syntheticIndex(modelDir: string, classes: number, shots: number)
   writeIndex(
     out,
     {
-      model: { name: info.name, modelJsonSha256: createHash('sha256').update(readFileSync(join(modelDir, 'model.json'))).digest('hex'), embedDim: D },
+      model: { name: info.name, modelJsonSha256: modelJsonSha256(modelDir), embedDim: D },
       classes: Array.from({ length: classes }, (_, c) => ({ name: `class ${c}`, synonyms: [] })),
       prompts: { templates: ['a photo of a {}.'], descriptions: 0 },
       counts: { classes, queries: classes, support: M },

@@ -1,5 +1,4 @@
 // The Worker in the real Workers runtime (workerd via Miniflare), on the tiny model.
-import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decode as decodePng, encode as encodePng } from 'fast-png';
@@ -11,7 +10,7 @@ import { DATA_FILE, loadIndex } from '../core/index-format.js';
 import { Pipeline } from '../core/pipeline.js';
 import { renderPrompt, startGeneratorServer } from '../eval/generator-server.js';
 import { buildIndex } from '../indexer/build.js';
-import { readModelInfo } from '../models/load-model.js';
+import { modelJsonSha256, readModelInfo } from '../models/load-model.js';
 import { modelKey } from '../core/storage-layout.js';
 import { readImageHeader, segmentWork } from '../core/work-budget.js';
 import { tempDir, tinyModel } from './helpers.js';
@@ -329,7 +328,7 @@ describe('Worker: every byte of an index is hashed', () => {
 describe('Worker engine weights', () => {
   it('a tampered or truncated blob in the bucket is a 503 naming the reason, never an answer', { timeout: 120_000 }, async () => {
     const info = readModelInfo(modelDir);
-    const sha = createHash('sha256').update(readFileSync(join(modelDir, 'model.json'))).digest('hex');
+    const sha = modelJsonSha256(modelDir);
     const good = new Uint8Array(readFileSync(join(modelDir, info.files.engineWeights)));
     const tampered = good.slice();
     tampered[tampered.length - 100]! ^= 1;
@@ -368,7 +367,7 @@ describe('Worker model budget', () => {
       await expect(worker.publish(out, heavy)).rejects.toThrow(/does not fit a Worker: it needs about 200 MB of 128 MB/);
       const bucket = await worker.mf.getR2Bucket('STORE');
       const modelJson = readFileSync(join(heavy, 'model.json'));
-      const sha = createHash('sha256').update(modelJson).digest('hex');
+      const sha = modelJsonSha256(heavy);
       const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
       await bucket.put(modelKey(sha, 'model.json'), new Uint8Array(modelJson));
       await bucket.put(modelKey(sha, info.files.engineWeights), new Uint8Array(readFileSync(join(heavy, info.files.engineWeights))));

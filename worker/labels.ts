@@ -1,7 +1,7 @@
 // Labels given with a request: their classifier rows from the isolate's cache, then the shared
 // cache in R2, then the text Worker (TEXT service binding). Keyed by (model, template set, label):
 // a label costs one text-tower pass per template the first time it is seen, nothing after.
-import { hexOf } from '../core/index-format.js';
+import { sha256Hex } from '../core/index-format.js';
 import { matrix, type Matrix } from '../core/linalg.js';
 import { Pipeline } from '../core/pipeline.js';
 import { checkLabels, DEFAULT_MAX_LABELS, LabelError, labelsOnlyIndex, parseEmbedResponse, splitLabels, type EmbedRequest } from '../core/request-labels.js';
@@ -43,9 +43,7 @@ function remember(key: string, entry: Entry): void {
   }
 }
 
-async function sha256(text: string): Promise<string> {
-  return hexOf(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
-}
+const sha256 = (text: string) => sha256Hex(new TextEncoder().encode(text));
 
 /** The text Worker's rows for `labels`; every way it can fail is a 503 naming the reason, never a wrong answer. */
 async function fromTextWorker(text: Fetcher | undefined, request: EmbedRequest, embedDim: number) {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { DATA_FILE, loadIndex } from '../../core/index-format.js';
 import { dot } from '../../core/linalg.js';
 import { openEngine } from '../../engine/node.js';
-import { openImageEncoder, readModelInfo } from '../../models/load-model.js';
+import { modelJsonSha256, openImageEncoder, readModelInfo } from '../../models/load-model.js';
 import { parse, UsageError, type Command } from '../args.js';
 
 export const verify: Command = {
@@ -28,8 +28,7 @@ on a fixed test pattern (the Worker serves the engine; the fp32 graph is the ref
     }
     const index = await loadIndex(manifest, data);
     if (values.model) {
-      const { createHash } = await import('node:crypto');
-      const sha = createHash('sha256').update(readFileSync(join(values.model, 'model.json'))).digest('hex');
+      const sha = modelJsonSha256(values.model);
       if (sha !== index.manifest.model.modelJsonSha256) throw new Error(`index ${index.manifest.name} was built for model ${index.manifest.model.name} (${index.manifest.model.modelJsonSha256.slice(0, 12)}), not for ${values.model} (${sha.slice(0, 12)})`);
     }
     const m = index.manifest;
