@@ -239,12 +239,11 @@ export class VitEngine implements ImageTower {
   }
 }
 
-/** The text tower on the engine: one text at a time, over its tokens up to the pooled one. */
+/** The text tower on the engine: each text over its tokens up to the pooled one, many texts per pass. */
 export class TextEngine {
   private constructor(
     private readonly engine: EngineInstance,
     readonly info: ModelInfo,
-    private readonly contextLength: number,
   ) {}
 
   get kernel(): EngineKernel {
@@ -268,7 +267,7 @@ export class TextEngine {
         throw new EngineError(`${what}: the blob is for another model (${header.layers}x${header.dim}, context ${header.contextLength}, embed ${header.embedDim})`);
       }
     });
-    return new TextEngine(engine, info, info.contextLength);
+    return new TextEngine(engine, info);
   }
 
   /** ids: the tokens up to and including the pooled one (pooledTokens) -> the text embedding [E], not normalised. */
@@ -281,14 +280,15 @@ export class TextEngine {
    * itself): the same embeddings as one at a time, bit for bit, each weight row read once per pass.
    */
   encodeMany(texts: readonly (readonly number[])[]): Float32Array[] {
-    const ex = this.engine.exports, E = this.info.embedDim, maxRows = ex.text_max_rows();
+    const ex = this.engine.exports, { embedDim: E, contextLength } = this.info, maxRows = ex.text_max_rows();
     const out: Float32Array[] = [];
     for (let first = 0; first < texts.length; ) {
       let rows = 0, count = 0;
       while (first + count < texts.length && rows + texts[first + count]!.length <= maxRows) rows += texts[first + count++]!.length;
       const batch = texts.slice(first, first + Math.max(1, count));
-      for (const ids of batch) if (ids.length < 1 || ids.length > this.contextLength) throw new EngineError(`text engine: ${ids.length} tokens, expected 1 to ${this.contextLength}`);
-      new Int32Array(ex.memory.buffer, ex.text_tokens(), batch.reduce((a, t) => a + t.length, 0)).set(batch.flat());
+      for (const ids of batch) if (ids.length < 1 || ids.length > contextLength) throw new EngineError(`text engine: ${ids.length} tokens, expected 1 to ${contextLength}`);
+      const tokens = batch.flat();
+      new Int32Array(ex.memory.buffer, ex.text_tokens(), tokens.length).set(tokens);
       new Int32Array(ex.memory.buffer, ex.text_lengths(), batch.length).set(batch.map((t) => t.length));
       if (ex.text_forward(batch.length) !== 0) this.engine.fail('text engine forward pass', ex.text_error());
       const embeds = this.engine.floats(ex.text_embeds(), batch.length * E);
