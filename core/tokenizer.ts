@@ -142,8 +142,12 @@ export function pooledTokens(ids: readonly number[], eosTokenId: number): number
   return ids.slice(0, at + 1);
 }
 
+/** The merges of a merges.txt: one per line, without the `#version` header. */
+export function parseMerges(mergesText: string): string[] {
+  return mergesText.split('\n').filter((l) => l && !l.startsWith('#version'));
+}
+
 /** A tokenizer from a model folder's vocab.json and merges.txt texts. */
 export function tokenizerFromFiles(vocabJson: string, mergesText: string): ClipTokenizer {
-  const merges = mergesText.split('\n').filter((l) => l && !l.startsWith('#version'));
-  return new ClipTokenizer(JSON.parse(vocabJson) as Record<string, number>, merges);
+  return new ClipTokenizer(JSON.parse(vocabJson) as Record<string, number>, parseMerges(mergesText));
 }

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, type Tensor } from './safetensors.js';
+import { parseMerges } from '../core/tokenizer.js';
 
 export type Activation = 'quick_gelu' | 'gelu' | 'gelu_new';
 
@@ -179,8 +180,7 @@ export function readTokenizerFiles(dir: string): { vocab: Record<string, number>
   const vocabPath = join(dir, 'vocab.json');
   const mergesPath = join(dir, 'merges.txt');
   if (existsSync(vocabPath) && existsSync(mergesPath)) {
-    const merges = readFileSync(mergesPath, 'utf8').split('\n').filter((l) => l.length > 0 && !l.startsWith('#version'));
-    return { vocab: readJson(vocabPath, 'tokenizer') as Record<string, number>, merges };
+    return { vocab: readJson(vocabPath, 'tokenizer') as Record<string, number>, merges: parseMerges(readFileSync(mergesPath, 'utf8')) };
   }
   const tokPath = join(dir, 'tokenizer.json');
   if (existsSync(tokPath)) {
