@@ -3,6 +3,7 @@
 // negative log-likelihood of softmax(logits / T) over the support set's leave-one-out logits.
 // "None of these": a threshold on the calibrated top probability, set between the support
 // set's leave-one-out scores (in-class) and those of images of no class.
+import { softmaxInPlace } from '../linalg.js';
 
 /** Mean negative log-likelihood of the labels under softmax(logits / T). */
 export function meanNll(logits: Float32Array[], labels: ArrayLike<number>, temperature: number): number {
@@ -42,11 +43,9 @@ export function fitTemperature(logits: Float32Array[], labels: ArrayLike<number>
 
 /** softmax(logits / T). */
 export function calibratedProbabilities(logits: Float32Array, temperature = 1): Float64Array {
-  let max = -Infinity;
-  for (const v of logits) max = Math.max(max, v / temperature);
-  const out = Float64Array.from(logits, (v) => Math.exp(v / temperature - max));
-  const sum = out.reduce((a, b) => a + b, 0);
-  return out.map((v) => v / sum);
+  const out = Float64Array.from(logits);
+  softmaxInPlace(out, 0, out.length, 1 / temperature);
+  return out;
 }
 
 /** The top of softmax(logits / T): the answer's probability. */
