@@ -25,7 +25,7 @@ const labelsParam: ParamSpec = {
 
 export const CLASSIFY_PARAMS: ParamSpec[] = [
   { name: 'top_k', description: 'labels to return', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 5 } },
-  { name: 'method', description: 'auto = the method with the best leave-one-out accuracy on the index\'s support set (ties to the simpler), CALIP without one', schema: { type: 'string', enum: ['auto', ...METHODS], default: 'auto' } },
+  { name: 'method', description: 'auto = what the index chose: CLIP unless another method\'s leave-one-out gain over it on the support set is beyond noise (paired test, z >= 2; then the most accurate), CALIP without a support set', schema: { type: 'string', enum: ['auto', ...METHODS], default: 'auto' } },
   labelsParam,
   { name: 'reject', description: 'answer "none of these" when the top calibrated probability is under a threshold: auto = the index\'s (fitted on its support set and images of no class; none without a support set), off, or a number in [0, 1]', schema: { type: 'string', pattern: REJECT_PATTERN, default: 'auto' } },
   indexParam,

@@ -41,8 +41,9 @@ Every image (folders recursively; JPEG and PNG) gets one line: JSON
 or, with --format table, a line for people. Scores are calibrated probabilities (the index's
 temperature for the method, fitted on its support set); "answer" is "none of these" when the top
 one is under --reject (auto: the index's threshold; off; or a probability). auto for --method
-is the method with the best leave-one-out accuracy on the support set. The model is the one the index was built with (its folder is recorded in the
-index); --model only when it has moved. An image that cannot be decoded is reported on its line
+is what the index chose: CLIP unless another method's leave-one-out gain over it is beyond noise.
+The model is the one the index was built with (its folder is recorded in the index); --model only
+when it has moved. An image that cannot be decoded is reported on its line
 ({"file","error"}) and the run goes on; the exit code is then 1.`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, { index: { type: 'string' }, model: { type: 'string' }, method: { type: 'string' }, 'top-k': { type: 'string' }, format: { type: 'string' }, reject: { type: 'string' }, labels: { type: 'string' }, templates: { type: 'string' } }, true);
