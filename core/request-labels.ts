@@ -103,11 +103,11 @@ export function parseEmbedResponse(value: unknown, request: EmbedRequest, embedD
  */
 export function embedLabels(encodeMany: (texts: number[][]) => Float32Array[], tokenizer: ClipTokenizer, model: { contextLength: number; eosTokenId: number; embedDim: number }, labels: string[], templates: string[]): { W: Matrix; truncated: boolean[] } {
   const D = model.embedDim;
-  const texts = labels.flatMap((label) => templates.map((template) => fillTemplate(template, label)));
-  const embeds = encodeMany(texts.map((text) => pooledTokens(tokenizer.tokenize(text, model.contextLength), model.eosTokenId)));
+  const texts = labels.flatMap((label) => templates.map((template) => tokenizer.tokenizeChecked(fillTemplate(template, label), model.contextLength)));
+  const embeds = encodeMany(texts.map((t) => pooledTokens(t.ids, model.eosTokenId)));
   const prompts = new Float32Array(texts.length * D);
   embeds.forEach((e, i) => prompts.set(e, i * D));
-  const cut = texts.map((text) => tokenizer.encode(text).length > model.contextLength - 2);
+  const cut = texts.map((t) => t.truncated);
   const truncated = labels.map((_, l) => cut.slice(l * templates.length, (l + 1) * templates.length).some(Boolean));
   return { W: textClassifier(matrix(prompts, texts.length, D), new Array(labels.length).fill(templates.length)), truncated };
 }

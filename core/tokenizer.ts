@@ -125,10 +125,15 @@ export class ClipTokenizer {
 
   /** [SOT, ...ids, EOT] zero-padded to the context; over-long text is cut, keeping EOT. */
   tokenize(text: string, contextLength = CONTEXT_LENGTH): number[] {
-    const body = this.encode(text).slice(0, contextLength - 2);
-    const ids = [SOT, ...body, EOT];
+    return this.tokenizeChecked(text, contextLength).ids;
+  }
+
+  /** As tokenize, and whether the text was cut to fit the context. */
+  tokenizeChecked(text: string, contextLength = CONTEXT_LENGTH): { ids: number[]; truncated: boolean } {
+    const encoded = this.encode(text);
+    const ids = [SOT, ...encoded.slice(0, contextLength - 2), EOT];
     while (ids.length < contextLength) ids.push(0);
-    return ids;
+    return { ids, truncated: encoded.length > contextLength - 2 };
   }
 }
 
