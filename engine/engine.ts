@@ -13,6 +13,11 @@ import { HEADER_BYTES, readHeader, readTextHeader, ENGINE_VERSION, TEXT_ENGINE_V
 export type EngineKernel = 'relaxed' | 'simd128';
 export type KernelChoice = EngineKernel | 'auto';
 
+/** A Worker's ENGINE_KERNEL var: relaxed or simd128 pins the kernel; anything else is auto. */
+export function kernelChoice(value: string | undefined): KernelChoice {
+  return value === 'relaxed' || value === 'simd128' ? value : 'auto';
+}
+
 export interface EngineModules {
   /** Absent where the runtime cannot compile relaxed SIMD. */
   relaxed?: WebAssembly.Module;

@@ -52,6 +52,22 @@ export function errorResponse(e: HttpError): Response {
   return json({ error: { code: e.code, message: e.message } }, e.status, e.headers);
 }
 
+/**
+ * A Worker's fetch handler: the router's answer, every error as `{ error: { code, message } }`.
+ * Never a stack trace (nor a secret) in a response; the log line has the message only.
+ */
+export function routerFetch<E>(router: { fetch(request: Request, env: E): Promise<unknown> }, doing: string, worker: string) {
+  return async (request: Request, env: E): Promise<Response> => {
+    try {
+      return (await router.fetch(request, env)) as Response;
+    } catch (e) {
+      if (e instanceof HttpError) return errorResponse(e);
+      console.error(`internal error: ${(e as Error).message}`);
+      return errorResponse(new HttpError('internal', `internal error while ${doing}; see the ${worker} logs`));
+    }
+  };
+}
+
 const encoder = new TextEncoder();
 
 async function digest(text: string): Promise<Uint8Array> {

@@ -10,8 +10,9 @@ import { ScoringError, type Method } from '../core/scoring/methods.js';
 import type { Attention } from '../core/encoders.js';
 import { admissionHeader, classifyWork, decodedHeader, describeWork, MemoryAccount, segmentWork, type ImageHeader, type SegmentFormat, type WorkEstimate } from '../core/work-budget.js';
 import { CLASSES_PARAMS, CLASSIFY_PARAMS, openApi, readParams, SEGMENT_PARAMS, type ParamSpec } from './api.js';
-import { checkAuth, errorResponse, HttpError, json, readImageRequest } from './http.js';
+import { checkAuth, HttpError, json, readImageRequest, routerFetch } from './http.js';
 import { labelCacheBytes, requestPipeline } from './labels.js';
+import { kernelChoice } from '../engine/engine.js';
 import { PAGE_HTML } from './page.js';
 import { Store, towerWasmBytes } from './store.js';
 
@@ -43,8 +44,7 @@ export interface Env {
 
 let store: Store | undefined;
 function storeFor(env: Env): Store {
-  const kernel = env.ENGINE_KERNEL === 'relaxed' || env.ENGINE_KERNEL === 'simd128' ? env.ENGINE_KERNEL : 'auto';
-  store ??= new Store(env.STORE, 1000 * Number(env.RELOAD_CHECK_SECONDS ?? 30), kernel);
+  store ??= new Store(env.STORE, 1000 * Number(env.RELOAD_CHECK_SECONDS ?? 30), kernelChoice(env.ENGINE_KERNEL));
   return store;
 }
 
@@ -281,15 +281,4 @@ router.all('*', (request: Request) => {
   throw new HttpError('not_found', `no route ${path}`);
 });
 
-export default {
-  async fetch(request: Request, env: Env): Promise<Response> {
-    try {
-      return (await router.fetch(request, env)) as Response;
-    } catch (e) {
-      if (e instanceof HttpError) return errorResponse(e);
-      // Never a stack trace (nor a secret) in a response; the log line has the message only.
-      console.error(`internal error: ${(e as Error).message}`);
-      return errorResponse(new HttpError('internal', 'internal error while answering; see the Worker logs'));
-    }
-  },
-};
+export default { fetch: routerFetch<Env>(router, 'answering', 'Worker') };

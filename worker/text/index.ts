@@ -5,11 +5,11 @@
 // sha256 of its model.json; the weights are streamed from R2 once per isolate.
 import { Router } from 'itty-router';
 import { embedLabels, LabelError, parseEmbedRequest, type EmbedResponse } from '../../core/request-labels.js';
-import { WORKER_MEMORY_LIMIT, type ModelInfo } from '../../core/model-info.js';
+import { WORKER_JS_RESERVE, WORKER_MEMORY_LIMIT, type ModelInfo } from '../../core/model-info.js';
 import { tokenizerFromFiles, type ClipTokenizer } from '../../core/tokenizer.js';
-import { TextEngine } from '../../engine/engine.js';
+import { kernelChoice, TextEngine } from '../../engine/engine.js';
 import { engineModules } from '../engine-modules.js';
-import { errorResponse, HttpError, json, readJson } from '../http.js';
+import { HttpError, json, readJson, routerFetch } from '../http.js';
 import { modelFile, readModelJson, streamTower } from '../r2.js';
 
 export interface TextEnv {
@@ -35,10 +35,9 @@ async function openTower(env: TextEnv, modelJsonSha256: string): Promise<TextTow
   const info = await readModelJson(env.STORE, modelJsonSha256);
   const file = info.files.textEngineWeights;
   if (!file || !info.textEngine) throw new HttpError('unavailable', `model ${info.name} has no text engine blob (converted by an older version): convert and publish it again`);
-  if (info.textEngine.memoryBytes > WORKER_MEMORY_LIMIT - 16 * 2 ** 20) throw new HttpError('unavailable', `the text tower of model ${info.name} needs ${Math.round(info.textEngine.memoryBytes / 2 ** 20)} MB, too much for a Worker`);
-  const kernel = env.ENGINE_KERNEL === 'relaxed' || env.ENGINE_KERNEL === 'simd128' ? env.ENGINE_KERNEL : 'auto';
+  if (info.textEngine.memoryBytes > WORKER_MEMORY_LIMIT - WORKER_JS_RESERVE) throw new HttpError('unavailable', `the text tower of model ${info.name} needs ${Math.round(info.textEngine.memoryBytes / 2 ** 20)} MB, too much for a Worker`);
   const [engine, vocab, merges] = await Promise.all([
-    streamTower(env.STORE, modelJsonSha256, info, file, 'text engine weights', (source) => TextEngine.load(engineModules, info, source, { kernel })),
+    streamTower(env.STORE, modelJsonSha256, info, file, 'text engine weights', (source) => TextEngine.load(engineModules, info, source, { kernel: kernelChoice(env.ENGINE_KERNEL) })),
     modelFile(env.STORE, modelJsonSha256, info, info.tokenizer.vocab, 'tokenizer vocabulary'),
     modelFile(env.STORE, modelJsonSha256, info, info.tokenizer.merges, 'tokenizer merges'),
   ]);
@@ -92,14 +91,4 @@ router.all('*', (request: Request) => {
   throw new HttpError('not_found', `no route ${new URL(request.url).pathname} (the text Worker answers POST /v1/embed and GET /v1/health)`);
 });
 
-export default {
-  async fetch(request: Request, env: TextEnv): Promise<Response> {
-    try {
-      return (await router.fetch(request, env)) as Response;
-    } catch (e) {
-      if (e instanceof HttpError) return errorResponse(e);
-      console.error(`internal error: ${(e as Error).message}`);
-      return errorResponse(new HttpError('internal', 'internal error while embedding; see the text Worker logs'));
-    }
-  },
-};
+export default { fetch: routerFetch<TextEnv>(router, 'embedding', 'text Worker') };
