@@ -185,10 +185,10 @@ async function loadTower(engine: EngineInstance, calls: TowerCalls, source: Blob
   if (calls.init() !== 0) engine.fail(what, calls.error());
 }
 
-/** The image tower on the engine: the same interface and outputs as the ONNX encoder. */
-export class VitEngine implements ImageTower {
-  private constructor(
-    private readonly engine: EngineInstance,
+/** A tower loaded into an engine instance of its own. */
+abstract class EngineTower {
+  protected constructor(
+    protected readonly engine: EngineInstance,
     readonly info: ModelInfo,
   ) {}
 
@@ -199,6 +199,10 @@ export class VitEngine implements ImageTower {
   get memoryBytes(): number {
     return this.engine.memoryBytes;
   }
+}
+
+/** The image tower on the engine: the same interface and outputs as the ONNX encoder. */
+export class VitEngine extends EngineTower implements ImageTower {
 
   static async load(modules: EngineModules, info: ModelInfo, source: BlobSource, options: { kernel?: KernelChoice } = {}): Promise<VitEngine> {
     const engine = await EngineInstance.create(modules, options.kernel);
@@ -245,18 +249,7 @@ export class VitEngine implements ImageTower {
 }
 
 /** The text tower on the engine: each text over its tokens up to the pooled one, many texts per pass. */
-export class TextEngine {
-  private constructor(
-    private readonly engine: EngineInstance,
-    readonly info: ModelInfo,
-  ) {}
-
-  get kernel(): EngineKernel {
-    return this.engine.kernel;
-  }
-  get memoryBytes(): number {
-    return this.engine.memoryBytes;
-  }
+export class TextEngine extends EngineTower {
 
   static async load(modules: EngineModules, info: ModelInfo, source: BlobSource, options: { kernel?: KernelChoice } = {}): Promise<TextEngine> {
     const engine = await EngineInstance.create(modules, options.kernel);
